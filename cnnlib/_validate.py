@@ -1,0 +1,58 @@
+"""Argument checks shared by cnnlib's public functions.
+
+Every check raises ``TypeError`` (wrong type) or ``ValueError`` (wrong value) with a
+message that names the argument and says what was expected, e.g.
+``ValueError: stride must be a positive integer, got 0``.
+"""
+from __future__ import annotations
+
+import numbers
+from typing import Any
+
+import numpy as np
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def positive_int(name: str, value: Any) -> int:
+    """Return ``value`` as int if it is an integer >= 1, else raise naming ``name``."""
+    if not _is_int(value):
+        raise TypeError(f"{name} must be a positive integer, got {value!r} ({type(value).__name__})")
+    if value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value}")
+    return int(value)
+
+
+def nonneg_int(name: str, value: Any) -> int:
+    """Return ``value`` as int if it is an integer >= 0, else raise naming ``name``."""
+    if not _is_int(value):
+        raise TypeError(f"{name} must be a non-negative integer, got {value!r} ({type(value).__name__})")
+    if value < 0:
+        raise ValueError(f"{name} must be a non-negative integer, got {value}")
+    return int(value)
+
+
+def pair(name: str, value: Any, check=positive_int) -> tuple[int, int]:
+    """Accept an int or a pair of ints (height, width); return a checked 2-tuple."""
+    if isinstance(value, (tuple, list)):
+        if len(value) != 2:
+            raise ValueError(f"{name} must be an int or a pair (height, width), got {value!r}")
+        return (check(f"{name}[0]", value[0]), check(f"{name}[1]", value[1]))
+    v = check(name, value)
+    return (v, v)
+
+
+def array(name: str, value: Any, ndim: int, what: str) -> np.ndarray:
+    """Check that ``value`` is a floating NumPy array with ``ndim`` dimensions.
+
+    ``what`` describes the expected layout, e.g. ``"(N, C_in, H, W)"``.
+    """
+    if not isinstance(value, np.ndarray):
+        raise TypeError(f"{name} must be a NumPy array of shape {what}, got {type(value).__name__}")
+    if value.ndim != ndim:
+        raise ValueError(f"{name} must have {ndim} dimensions {what}, got shape {value.shape}")
+    if not np.issubdtype(value.dtype, np.floating):
+        raise TypeError(f"{name} must be a floating-point array (float32 or float64), got dtype {value.dtype}")
+    return value
