@@ -1,0 +1,43 @@
+# Two commands do everything: `make lab` (learn) and `make test` (check).
+# Both create .venv and install the pinned environment on first use; later runs are quick.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
+NBVAL := -p no:cacheprovider --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg --nbval-cell-timeout=600
+
+.PHONY: setup lab test test-unit test-notebooks outputs clean help
+
+help:
+	@echo "make lab             set up (first time) and open JupyterLab on notebooks/"
+	@echo "make test            set up (first time), run unit tests and every notebook under nbval"
+	@echo "make outputs NB=...  re-run one notebook and store its outputs (maintainers)"
+
+$(STAMP): requirements.txt pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check -r requirements.txt
+	$(PY) -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e .
+	@touch $@
+
+setup: $(STAMP)
+
+lab: setup
+	$(VENV)/bin/jupyter lab --notebook-dir=notebooks
+
+test: test-unit test-notebooks
+
+test-unit: setup
+	$(PY) -m pytest tests -q --cov=cnnlib --cov-report=term-missing:skip-covered --cov-fail-under=90
+
+test-notebooks: setup
+	$(PY) -m pytest $(NBVAL) -q $(NOTEBOOKS)
+
+# Re-run a notebook top to bottom in a fresh kernel and store its outputs in place.
+outputs: setup
+	@test -n "$(NB)" || { echo "usage: make outputs NB=notebooks/01_....ipynb"; exit 2; }
+	$(PY) tools/build_notebook.py $(NB)
+
+clean:
+	rm -rf build release .pytest_cache .coverage htmlcov

@@ -1,0 +1,101 @@
+"""Generic checks with actionable messages (see :mod:`cnnlib.checks`)."""
+from __future__ import annotations
+
+from typing import Any, Callable, Iterable, Sequence
+
+import numpy as np
+import torch
+
+
+class CheckFailed(AssertionError):
+    """An exercise check failed; the message says what was wrong and what to try."""
+
+
+NOT_IMPLEMENTED = (
+    "{what} is not implemented yet: replace the `raise NotImplementedError()` line "
+    "with your solution and run the cell again."
+)
+
+
+def _fail(message: str, hint: str | None) -> None:
+    raise CheckFailed(message + (f": {hint}" if hint else ""))
+
+
+def _to_np(x: Any) -> np.ndarray:
+    if isinstance(x, torch.Tensor):
+        return x.detach().cpu().numpy()
+    return np.asarray(x)
+
+
+def expect_equal(actual: Any, expected: Any, what: str, hint: str | None = None) -> None:
+    """Fail with "``what`` is ``actual``, expected ``expected``: ``hint``" unless equal."""
+    if isinstance(actual, (np.ndarray, torch.Tensor)) or isinstance(expected, (np.ndarray, torch.Tensor)):
+        a, e = _to_np(actual), _to_np(expected)
+        if a.shape != e.shape or not np.array_equal(a, e):
+            _fail(f"{what} is {a.tolist()}, expected {e.tolist()}", hint)
+        return
+    if actual != expected:
+        _fail(f"{what} is {actual!r}, expected {expected!r}", hint)
+
+
+def expect_shape(value: Any, expected: Sequence[int], what: str, hint: str | None = None) -> None:
+    """Fail unless ``value`` (array or tensor) has shape ``expected``."""
+    if not hasattr(value, "shape"):
+        _fail(f"{what} should be an array or tensor of shape {tuple(expected)}, got a {type(value).__name__}", hint)
+    if tuple(value.shape) != tuple(expected):
+        _fail(f"{what} has shape {tuple(value.shape)}, expected {tuple(expected)}", hint)
+
+
+def expect_close(actual: Any, expected: Any, what: str, atol: float = 1e-5, rtol: float = 1e-4, hint: str | None = None) -> None:
+    """Fail unless ``actual`` and ``expected`` match in shape and are close element-wise.
+
+    The message reports the largest absolute difference and where it is.
+    """
+    a, e = _to_np(actual).astype(np.float64), _to_np(expected).astype(np.float64)
+    if a.shape != e.shape:
+        _fail(f"{what} has shape {a.shape}, expected {e.shape}", hint)
+    if not np.allclose(a, e, atol=atol, rtol=rtol):
+        diff = np.abs(a - e)
+        where = np.unravel_index(int(np.nanargmax(diff)), diff.shape) if diff.size else ()
+        _fail(f"{what} differs from the expected values: largest difference {float(np.nanmax(diff)):.4g} "
+              f"at index {tuple(int(i) for i in where)} (got {a[where]:.4g}, expected {e[where]:.4g})", hint)
+
+
+def expect_true(condition: bool, message: str) -> None:
+    """Fail with ``message`` unless ``condition`` holds."""
+    if not condition:
+        raise CheckFailed(message)
+
+
+def check_cases(
+    fn: Callable[..., Any],
+    cases: Iterable[tuple[tuple, dict, Any]],
+    what: str,
+    diagnose: Callable[[tuple, dict, Any, Any], str | None] | None = None,
+    compare: Callable[[Any, Any], bool] | None = None,
+) -> int:
+    """Call ``fn(*args, **kwargs)`` for each ``(args, kwargs, expected)`` case.
+
+    The first wrong answer fails with the call, the answer and the expected value;
+    ``diagnose(args, kwargs, got, expected)`` may return a hint naming the likely
+    mistake (e.g. "the stride seems to be ignored"). A ``NotImplementedError`` fails
+    with a reminder to write the solution. Returns the number of cases checked.
+    """
+    compare = compare or (lambda got, exp: got == exp)
+    n = 0
+    for args, kwargs, expected in cases:
+        call = ", ".join([repr(a) for a in args] + [f"{k}={v!r}" for k, v in kwargs.items()])
+        try:
+            got = fn(*args, **kwargs)
+        except NotImplementedError:
+            raise CheckFailed(NOT_IMPLEMENTED.format(what=what)) from None
+        if not compare(got, expected):
+            hint = diagnose(args, kwargs, got, expected) if diagnose else None
+            _fail(f"{what}({call}) returned {got!r}, expected {expected!r}", hint)
+        n += 1
+    return n
+
+
+def passed(what: str) -> None:
+    """Print the one line a passing check cell shows."""
+    print(f"\u2714 {what}: all checks passed")

@@ -1,0 +1,194 @@
+"""Training: seeding, device choice, one ``fit``/``evaluate`` loop, accuracy.
+
+Notebooks call :func:`fit` instead of writing their own loops, except where the loop
+itself is what a lesson teaches.
+"""
+from __future__ import annotations
+
+import os
+import random
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Iterable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm.std import tqdm
+
+from . import _validate
+
+Batch = tuple[torch.Tensor, torch.Tensor]
+
+
+def seed_everything(seed: int = 0, deterministic: bool = True) -> None:
+    """Seed Python, NumPy and PyTorch; with ``deterministic`` also ask PyTorch for
+    deterministic algorithms (on CPU and CUDA), so a run repeats on the same machine.
+
+    Results can still differ across machines (thread counts, CPU instruction sets).
+    """
+    _validate.nonneg_int("seed", seed)
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    if deterministic:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.use_deterministic_algorithms(True, warn_only=True)
+        torch.backends.cudnn.benchmark = False
+        torch.backends.cudnn.deterministic = True
+
+
+def get_device(prefer: str | None = None) -> torch.device:
+    """CUDA when present, else the CPU. ``prefer="cpu"`` (or any device string) forces one."""
+    if prefer is not None:
+        return torch.device(prefer)
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    return torch.device("cpu")
+
+
+def accuracy(logits: torch.Tensor, labels: torch.Tensor) -> float:
+    """Fraction of rows whose largest logit is the label.
+
+    logits: (N, num_classes); labels: (N,) int64 -> float in [0, 1].
+    """
+    if logits.ndim != 2:
+        raise ValueError(f"logits must have shape (N, num_classes), got {tuple(logits.shape)}")
+    if labels.shape != logits.shape[:1]:
+        raise ValueError(f"labels must have shape ({logits.shape[0]},), got {tuple(labels.shape)}")
+    return (logits.argmax(dim=1) == labels).float().mean().item()
+
+
+@dataclass
+class History:
+    """Per-epoch record of a :func:`fit` run. ``metric`` is accuracy for classifiers."""
+
+    train_loss: list[float] = field(default_factory=list)
+    train_metric: list[float] = field(default_factory=list)
+    val_loss: list[float] = field(default_factory=list)
+    val_metric: list[float] = field(default_factory=list)
+    epoch_time: list[float] = field(default_factory=list)
+    lr: list[float] = field(default_factory=list)
+
+    @property
+    def total_time(self) -> float:
+        """Seconds spent training, all epochs."""
+        return float(sum(self.epoch_time))
+
+
+def _run_epoch(model, loader, loss_fn, metric, device, optimizer=None, scheduler=None, desc="", progress=True):
+    training = optimizer is not None
+    model.train(training)
+    total_loss, total_metric, count = 0.0, 0.0, 0
+    bar = tqdm(loader, desc=desc, leave=False, disable=not progress, mininterval=1.0)
+    with torch.set_grad_enabled(training):
+        for x, y in bar:
+            x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+            out = model(x)
+            loss = loss_fn(out, y)
+            if training:
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                if scheduler is not None:
+                    scheduler.step()
+            n = len(x)
+            total_loss += loss.item() * n
+            if metric is not None:
+                total_metric += metric(out.detach(), y) * n
+            count += n
+    bar.close()
+    return total_loss / count, (total_metric / count if metric is not None else float("nan"))
+
+
+def fit(
+    model: nn.Module,
+    train_loader: Iterable[Batch],
+    epochs: int,
+    optimizer: torch.optim.Optimizer,
+    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = F.cross_entropy,
+    metric: Callable[[torch.Tensor, torch.Tensor], float] | None = accuracy,
+    val_loader: Iterable[Batch] | None = None,
+    scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
+    device: torch.device | str | None = None,
+    progress: bool = True,
+) -> History:
+    """Train ``model`` for ``epochs`` passes over ``train_loader``.
+
+    Each batch is ``(x, y)``: for a classifier x: (B, C, H, W) images and y: (B,) labels;
+    for an autoencoder y is the target image. ``scheduler`` is stepped after every batch
+    (e.g. ``OneCycleLR``). A tqdm bar shows progress; one line per epoch is printed.
+
+    Returns a :class:`History` with per-epoch losses, metrics, times and learning rates.
+    """
+    epochs = _validate.positive_int("epochs", epochs)
+    device = torch.device(device) if device is not None else get_device()
+    model.to(device)
+    hist = History()
+    for epoch in range(1, epochs + 1):
+        start = time.perf_counter()
+        lr = optimizer.param_groups[0]["lr"]
+        tl, tm = _run_epoch(model, train_loader, loss_fn, metric, device, optimizer, scheduler,
+                            desc=f"epoch {epoch}/{epochs}", progress=progress)
+        hist.epoch_time.append(time.perf_counter() - start)
+        hist.train_loss.append(tl)
+        hist.train_metric.append(tm)
+        hist.lr.append(lr)
+        line = f"epoch {epoch}/{epochs}: train loss {tl:.4f}"
+        if metric is not None:
+            line += f", train acc {tm:.4f}"
+        if val_loader is not None:
+            vl, vm = evaluate(model, val_loader, loss_fn, metric, device)
+            hist.val_loss.append(vl)
+            hist.val_metric.append(vm)
+            line += f", val loss {vl:.4f}" + (f", val acc {vm:.4f}" if metric is not None else "")
+        if progress:
+            print(line + f" ({hist.epoch_time[-1]:.1f} s)")
+    return hist
+
+
+@torch.no_grad()
+def evaluate(
+    model: nn.Module,
+    loader: Iterable[Batch],
+    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = F.cross_entropy,
+    metric: Callable[[torch.Tensor, torch.Tensor], float] | None = accuracy,
+    device: torch.device | str | None = None,
+) -> tuple[float, float]:
+    """Mean loss and mean metric of ``model`` over ``loader`` (metric NaN if None)."""
+    device = torch.device(device) if device is not None else next(model.parameters()).device
+    return _run_epoch(model, loader, loss_fn, metric, device, progress=False)
+
+
+@torch.no_grad()
+def predict(model: nn.Module, loader: Iterable[Batch], device: torch.device | str | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Predicted classes and true labels over a loader: two (N,) int64 tensors on the CPU."""
+    device = torch.device(device) if device is not None else next(model.parameters()).device
+    model.eval()
+    preds, labels = [], []
+    for x, y in loader:
+        preds.append(model(x.to(device)).argmax(dim=1).cpu())
+        labels.append(y.cpu())
+    return torch.cat(preds), torch.cat(labels)
+
+
+def confusion_matrix(preds: torch.Tensor, labels: torch.Tensor, num_classes: int) -> torch.Tensor:
+    """(num_classes, num_classes) int64 counts; row = true class, column = predicted."""
+    num_classes = _validate.positive_int("num_classes", num_classes)
+    if preds.shape != labels.shape:
+        raise ValueError(f"preds and labels must have the same shape, got {tuple(preds.shape)} and {tuple(labels.shape)}")
+    idx = labels.long() * num_classes + preds.long()
+    return torch.bincount(idx, minlength=num_classes * num_classes).reshape(num_classes, num_classes)
+
+
+class Timer:
+    """Context manager measuring wall-clock seconds: ``with Timer() as t: ...; t.seconds``."""
+
+    def __enter__(self) -> "Timer":
+        self.start = time.perf_counter()
+        self.seconds = 0.0
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.seconds = time.perf_counter() - self.start
