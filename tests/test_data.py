@@ -1,0 +1,138 @@
+"""cnnlib.data: loading, subsets, batching, the offline message, the sample photo."""
+import shutil
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings, strategies as st
+
+from cnnlib import data
+from cnnlib.data import DatasetUnavailableError, TensorLoader, load_dataset, subset
+
+
+@pytest.fixture(scope="module")
+def mnist_test():
+    return load_dataset("mnist", "test")
+
+
+def test_data_root_env(monkeypatch, tmp_path):
+    monkeypatch.setenv("CNNLIB_DATA", str(tmp_path))
+    assert data.data_root() == tmp_path
+    monkeypatch.delenv("CNNLIB_DATA")
+    assert data.data_root().name == "data"
+
+
+def test_load_mnist_matches_torchvision(mnist_test):
+    from torchvision import datasets
+
+    x, y = mnist_test
+    assert x.shape == (10_000, 1, 28, 28) and x.dtype == torch.float32
+    assert y.shape == (10_000,) and y.dtype == torch.int64
+    assert 0.0 <= x.min() and x.max() <= 1.0
+    ref = datasets.MNIST(str(data.data_root()), train=False, download=False)
+    img, label = ref[7]
+    assert np.allclose(np.asarray(img, dtype=np.float32) / 255, x[7, 0].numpy())
+    assert label == y[7].item()
+    # the published class counts of the MNIST test set
+    assert torch.bincount(y).tolist() == [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
+
+
+def test_fashion_subset_is_deterministic():
+    a, la = load_dataset("fashion_mnist", "test", n=50, seed=3)
+    b, lb = load_dataset("fashion_mnist", "test", n=50, seed=3)
+    c, _ = load_dataset("fashion_mnist", "test", n=50, seed=4)
+    assert torch.equal(a, b) and torch.equal(la, lb) and not torch.equal(a, c)
+    assert data.class_names("fashion_mnist")[9] == "Ankle boot"
+    assert data.class_names("mnist")[3] == "3"
+
+
+def test_missing_dataset_offline_message(tmp_path, monkeypatch):
+    # no files, and every download attempt fails as it does without network
+    import urllib.request
+
+    def no_network(*args, **kwargs):
+        raise urllib.error.URLError("no network")
+
+    monkeypatch.setattr(urllib.request, "urlopen", no_network)
+    monkeypatch.setattr(urllib.request.OpenerDirector, "open", no_network)
+    with pytest.raises(DatasetUnavailableError) as err:
+        load_dataset("mnist", root=tmp_path)
+    msg = str(err.value)
+    assert "MNIST" in msg and str(tmp_path) in msg
+    assert "train-images-idx3-ubyte.gz" in msg and "CNNLIB_DATA" in msg and "internet" in msg
+
+
+def test_load_from_copied_raw_files(tmp_path):
+    shutil.copytree(data.data_root() / "FashionMNIST" / "raw", tmp_path / "FashionMNIST" / "raw")
+    x, y = load_dataset("fashion_mnist", "test", root=tmp_path, n=10)
+    assert x.shape == (10, 1, 28, 28) and y.shape == (10,)
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(name="cifar10"), "name"),
+    (dict(name="mnist", split="val"), "split"),
+])
+def test_load_bad_arguments(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        load_dataset(**kwargs)
+
+
+def test_subset_errors():
+    x, y = torch.zeros(5, 1, 2, 2), torch.zeros(5, dtype=torch.long)
+    with pytest.raises(ValueError, match="n must be at most"):
+        subset(x, y, 6)
+    with pytest.raises(ValueError, match="n must be a positive integer"):
+        subset(x, y, 0)
+    with pytest.raises(ValueError, match="same length"):
+        subset(x, y[:4], 2)
+    with pytest.raises(ValueError, match="same length"):
+        TensorLoader(x, y[:4])
+    with pytest.raises(TypeError, match="batch_size"):
+        TensorLoader(x, y, batch_size=2.5)
+
+
+@settings(max_examples=40, deadline=None)
+@given(n=st.integers(1, 40), batch=st.integers(1, 50), shuffle=st.booleans(), drop_last=st.booleans())
+def test_tensor_loader_covers_every_item_once(n, batch, shuffle, drop_last):
+    x = torch.arange(n, dtype=torch.float32)[:, None]
+    y = torch.arange(n)
+    loader = TensorLoader(x, y, batch_size=batch, shuffle=shuffle, seed=1, drop_last=drop_last)
+    batches = list(loader)
+    assert len(batches) == len(loader)
+    seen = torch.cat([b[1] for b in batches]) if batches else torch.empty(0, dtype=torch.long)
+    for bx, by in batches:
+        assert torch.equal(bx[:, 0].long(), by)  # inputs stay paired with targets
+    expected = n - n % batch if drop_last else n
+    assert len(seen) == expected and len(set(seen.tolist())) == expected
+    if not shuffle:
+        assert seen.tolist() == list(range(expected))
+
+
+def test_tensor_loader_reshuffles_reproducibly_and_transforms():
+    x, y = torch.arange(20.0)[:, None], torch.arange(20)
+    a = [b[1].tolist() for b in TensorLoader(x, y, 5, shuffle=True, seed=7)]
+    b = [b[1].tolist() for b in TensorLoader(x, y, 5, shuffle=True, seed=7)]
+    assert a == b
+    loader = TensorLoader(x, y, 5, shuffle=True, seed=7)
+    e1, e2 = [t[1].tolist() for t in loader], [t[1].tolist() for t in loader]
+    assert e1 != e2  # a new order each epoch
+    noisy = TensorLoader(x, y, 20, transform=lambda t, g: t + 100)
+    (bx, _), = list(noisy)
+    assert torch.equal(bx, x + 100)
+
+
+def test_sample_photo_and_layouts():
+    photo = data.sample_photo()
+    assert photo.shape == (600, 512, 3) and photo.dtype == np.float32
+    assert 0 <= photo.min() and photo.max() <= 1
+    small = data.sample_photo(size=64)
+    assert small.shape == (64, 64, 3)
+    chw = data.to_chw(small)
+    assert chw.shape == (3, 64, 64)
+    assert np.array_equal(data.to_hwc(chw), small)
+    with pytest.raises(ValueError, match=r"\(H, W, C\)"):
+        data.to_chw(np.zeros((4, 4)))
+    with pytest.raises(ValueError, match=r"\(C, H, W\)"):
+        data.to_hwc(np.zeros((4, 4)))
+    with pytest.raises(ValueError, match="size"):
+        data.sample_photo(size=0)

@@ -1,0 +1,119 @@
+"""cnnlib.train: seeding, device, fit/evaluate/predict, accuracy, confusion matrix."""
+import math
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from hypothesis import given, settings, strategies as st
+from torch import nn
+
+from cnnlib.data import TensorLoader
+from cnnlib.train import (History, Timer, accuracy, confusion_matrix, evaluate, fit, get_device, predict,
+                          seed_everything)
+
+
+def _toy(n=256, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, 2, generator=g)
+    y = (x[:, 0] + x[:, 1] > 0).long()
+    return x, y
+
+
+def test_seed_everything_repeats_random_streams():
+    seed_everything(5)
+    a = (torch.rand(3), np.random.rand(3))
+    seed_everything(5)
+    b = (torch.rand(3), np.random.rand(3))
+    assert torch.equal(a[0], b[0]) and np.array_equal(a[1], b[1])
+    assert torch.are_deterministic_algorithms_enabled()
+    seed_everything(5, deterministic=False)
+    assert not torch.are_deterministic_algorithms_enabled()
+    with pytest.raises(ValueError, match="seed"):
+        seed_everything(-1)
+
+
+def test_get_device():
+    expected = "cuda" if torch.cuda.is_available() else "cpu"
+    assert get_device().type == expected
+    assert get_device("cpu").type == "cpu"
+
+
+@settings(max_examples=50, deadline=None)
+@given(n=st.integers(1, 30), k=st.integers(2, 6), seed=st.integers(0, 1000))
+def test_accuracy_and_confusion_matrix_against_numpy(n, k, seed):
+    g = torch.Generator().manual_seed(seed)
+    logits = torch.randn(n, k, generator=g)
+    labels = torch.randint(0, k, (n,), generator=g)
+    pred = logits.argmax(1)
+    assert math.isclose(accuracy(logits, labels), float(np.mean(pred.numpy() == labels.numpy())), abs_tol=1e-6)
+    cm = confusion_matrix(pred, labels, k)
+    ref = np.zeros((k, k), dtype=np.int64)
+    for t, p in zip(labels.tolist(), pred.tolist()):
+        ref[t, p] += 1
+    assert np.array_equal(cm.numpy(), ref)
+    assert cm.trace().item() == int((pred == labels).sum())
+
+
+def test_accuracy_and_confusion_errors():
+    with pytest.raises(ValueError, match="logits"):
+        accuracy(torch.zeros(3), torch.zeros(3, dtype=torch.long))
+    with pytest.raises(ValueError, match="labels"):
+        accuracy(torch.zeros(3, 2), torch.zeros(4, dtype=torch.long))
+    with pytest.raises(ValueError, match="same shape"):
+        confusion_matrix(torch.zeros(3), torch.zeros(4), 2)
+    with pytest.raises(ValueError, match="num_classes"):
+        confusion_matrix(torch.zeros(3), torch.zeros(3), 0)
+
+
+def test_fit_learns_a_separable_problem_and_is_reproducible(capsys):
+    x, y = _toy()
+    runs = []
+    for _ in range(2):
+        seed_everything(0)
+        model = nn.Linear(2, 2)
+        opt = torch.optim.SGD(model.parameters(), lr=0.5)
+        sched = torch.optim.lr_scheduler.StepLR(opt, step_size=4, gamma=0.5)
+        hist = fit(model, TensorLoader(x, y, 32, shuffle=True), epochs=3, optimizer=opt, scheduler=sched,
+                   val_loader=TensorLoader(x, y, 64), device="cpu")
+        runs.append(hist)
+    assert runs[0].train_loss == runs[1].train_loss
+    h = runs[0]
+    assert isinstance(h, History) and len(h.train_loss) == len(h.val_metric) == len(h.epoch_time) == 3
+    assert h.val_metric[-1] > 0.9 and h.train_loss[-1] < h.train_loss[0]
+    assert h.lr[0] == 0.5 and h.lr[1] < 0.5  # the scheduler steps every batch
+    assert h.total_time == pytest.approx(sum(h.epoch_time))
+    out = capsys.readouterr().out
+    assert "epoch 3/3: train loss" in out and "val acc" in out
+
+
+def test_fit_regression_without_metric_and_quiet(capsys):
+    x = torch.randn(64, 3)
+    model = nn.Linear(3, 3)
+    hist = fit(model, TensorLoader(x, x, 16), epochs=2, optimizer=torch.optim.Adam(model.parameters(), 1e-2),
+               loss_fn=F.mse_loss, metric=None, val_loader=TensorLoader(x, x, 64), progress=False)
+    assert all(math.isnan(m) for m in hist.train_metric + hist.val_metric)
+    assert capsys.readouterr().out == ""
+    loss, metric = evaluate(model, TensorLoader(x, x, 64), F.mse_loss, None)
+    assert loss == pytest.approx(hist.val_loss[-1]) and math.isnan(metric)
+    with pytest.raises(ValueError, match="epochs"):
+        fit(model, TensorLoader(x, x, 16), epochs=0, optimizer=torch.optim.SGD(model.parameters(), 0.1))
+
+
+def test_evaluate_and_predict_agree_with_manual_computation():
+    x, y = _toy(100)
+    model = nn.Linear(2, 2)
+    loss, acc = evaluate(model, TensorLoader(x, y, 33))
+    with torch.no_grad():
+        logits = model(x)
+    assert loss == pytest.approx(F.cross_entropy(logits, y).item(), rel=1e-5)
+    assert acc == pytest.approx(accuracy(logits, y), abs=1e-6)
+    pred, labels = predict(model, TensorLoader(x, y, 33))
+    assert torch.equal(pred, logits.argmax(1)) and torch.equal(labels, y)
+    assert not model.training  # evaluation leaves the model in eval mode
+
+
+def test_timer():
+    with Timer() as t:
+        sum(range(1000))
+    assert t.seconds >= 0

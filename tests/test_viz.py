@@ -1,0 +1,75 @@
+"""cnnlib.viz: every plot draws what it is given and rejects wrong shapes."""
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+from cnnlib import viz  # noqa: E402
+from cnnlib.train import History  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _close():
+    yield
+    plt.close("all")
+
+
+@pytest.mark.parametrize("shape", [(5, 8, 8), (5, 1, 8, 8), (5, 3, 8, 8), (5, 8, 8, 3)])
+def test_show_images_layouts(shape):
+    fig = viz.show_images(torch.rand(shape), titles=list("abcde"), ncols=3, suptitle="t")
+    shown = [ax for ax in fig.axes if ax.images]
+    assert len(shown) == 5 and len(fig.axes) == 6
+    assert shown[0].get_title() == "a"
+
+
+def test_show_images_errors():
+    with pytest.raises(ValueError, match="images"):
+        viz.show_images(np.zeros((4, 4)))
+    with pytest.raises(ValueError, match="titles"):
+        viz.show_images(np.zeros((2, 4, 4)), titles=["a"])
+
+
+def test_show_kernels_and_feature_maps():
+    w = torch.randn(4, 3, 5, 5)
+    fig = viz.show_kernels(w, title="k")
+    assert sum(1 for ax in fig.axes if ax.images) == 12
+    img = [ax for ax in fig.axes if ax.images][0].images[0]
+    assert img.get_clim()[0] == -img.get_clim()[1]  # symmetric colour scale
+    fig = viz.show_kernels(np.eye(3), ncols=2)
+    assert sum(1 for ax in fig.axes if ax.images) == 1
+    fig = viz.show_feature_maps(torch.rand(1, 6, 7, 7), ncols=3, title="maps")
+    assert sum(1 for ax in fig.axes if ax.images) == 6
+    with pytest.raises(ValueError, match="weight"):
+        viz.show_kernels(np.zeros((2, 2, 2)))
+    with pytest.raises(ValueError, match="maps"):
+        viz.show_feature_maps(np.zeros((2, 2)))
+
+
+def test_plot_history():
+    h1 = History(train_loss=[1.0, 0.5], train_metric=[0.5, 0.8], val_loss=[1.1, 0.6], val_metric=[0.4, 0.7])
+    h2 = History(train_loss=[2.0, 1.0], train_metric=[float("nan")] * 2)
+    fig = viz.plot_history(h1, h2, labels=["a", "b"])
+    assert len(fig.axes) == 2 and len(fig.axes[0].lines) == 3
+    fig = viz.plot_history(h2)
+    assert len(fig.axes) == 1
+    with pytest.raises(ValueError, match="at least one"):
+        viz.plot_history()
+    with pytest.raises(ValueError, match="labels"):
+        viz.plot_history(h1, labels=["a", "b"])
+
+
+def test_confusion_matrix_and_frequency_response():
+    m = torch.tensor([[5, 1], [0, 7]])
+    fig = viz.plot_confusion_matrix(m, ["x", "y"])
+    texts = [t.get_text() for t in fig.axes[0].texts]
+    assert sorted(texts) == ["1", "5", "7"]
+    with pytest.raises(ValueError, match="square"):
+        viz.plot_confusion_matrix(np.zeros((2, 3)))
+    blur = np.full((3, 3), 1 / 9)
+    fig = viz.plot_frequency_response({"blur": blur, "edge": np.array([[-1, 0, 1]] * 3)})
+    assert len(fig.axes) == 4
+    with pytest.raises(ValueError, match="2-D"):
+        viz.plot_frequency_response({"bad": np.zeros(3)})
