@@ -1,0 +1,171 @@
+"""Checks for the exercises of notebook 04 (pooling).
+
+The reference answers come from PyTorch (``F.max_pool2d`` and autograd); a wrong answer
+is compared with the typical mistakes (average instead of max, overlapping windows,
+channels mixed, a running max started at 0, a backward that spreads the gradient over
+the whole window, ...) to say which one it looks like.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .core import NOT_IMPLEMENTED, CheckFailed, expect_close, passed
+
+
+def _inputs(hidden: bool) -> list[np.ndarray]:
+    """Test inputs (N, C, H, W): distinct values, so that every window has one maximum."""
+    rng = np.random.default_rng(0)
+    xs = [
+        rng.permutation(16).reshape(1, 1, 4, 4).astype(np.float64),
+        rng.standard_normal((2, 3, 4, 6)),
+    ]
+    xs[1][:, 1] = -np.abs(xs[1][:, 1]) - 0.5   # a channel with only negative values
+    if hidden:
+        xs += [rng.standard_normal((1, 2, 5, 7)), rng.standard_normal((3, 4, 8, 8))]
+    return xs
+
+
+def _call(fn: Callable[..., Any], what: str, shape: tuple[int, ...], *args: Any) -> np.ndarray:
+    try:
+        got = fn(*args)
+    except NotImplementedError:
+        raise CheckFailed(NOT_IMPLEMENTED.format(what=what)) from None
+    except Exception as err:  # a learner's bug: report it as feedback, not a traceback
+        hint = ""
+        if shape[2] % 2 or shape[3] % 2:
+            hint = (": with an odd height or width the last row/column does not fill a 2x2 window and "
+                    "is dropped; crop first, e.g. x[:, :, :H//2*2, :W//2*2]")
+        raise CheckFailed(f"{what} raised {type(err).__name__}: {err} (input of shape {shape}){hint}") from None
+    if got is None:
+        raise CheckFailed(f"{what} returned None (input of shape {shape}): did you forget `return`?")
+    if isinstance(got, torch.Tensor):
+        got = got.detach().cpu().numpy()
+    return np.asarray(got, dtype=np.float64)
+
+
+def _upsample(a: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """Repeat each value of a (N, C, h, w) array over its 2x2 window; zeros where no window reaches."""
+    out = np.zeros(shape)
+    h, w = a.shape[2] * 2, a.shape[3] * 2
+    out[:, :, :h, :w] = a.repeat(2, axis=2).repeat(2, axis=3)
+    return out
+
+
+def _pool_ref(x: np.ndarray) -> np.ndarray:
+    return F.max_pool2d(torch.from_numpy(x), 2).numpy()
+
+
+def check_max_pool_2x2(fn: Callable[[np.ndarray], Any], hidden: bool = False) -> None:
+    """``fn(x)``: 2x2 max pooling with stride 2, ``x: (N, C, H, W) -> (N, C, H//2, W//2)``."""
+    for x in _inputs(hidden):
+        n, c, h, w = x.shape
+        got = _call(fn, "max_pool_2x2", x.shape, x.copy())
+        expected = _pool_ref(x)
+        if got.shape != expected.shape:
+            hint = "the output of 2x2 pooling with stride 2 has half the height and width"
+            if got.shape == (n, c, h - 1, w - 1):
+                hint = "the windows overlap (stride 1): move by 2 so that the 2x2 windows do not overlap"
+            elif got.shape == (n, c, -(-h // 2), -(-w // 2)):
+                hint = ("a last row/column that does not fill a whole 2x2 window is dropped (floor), "
+                        "as in nn.MaxPool2d(2)")
+            elif got.shape == x.shape:
+                hint = "the output has the input's size: take one value per 2x2 window"
+            elif got.ndim != 4 or got.shape[:2] != (n, c):
+                hint = "keep the batch and channel axes (N, C): pooling works on each channel separately"
+            raise CheckFailed(f"max_pool_2x2 of an input of shape {x.shape} returned shape {got.shape}, "
+                              f"expected {expected.shape}: {hint}")
+        if np.allclose(got, expected):
+            continue
+        crop = x[:, :, :h // 2 * 2, :w // 2 * 2]
+        avg = F.avg_pool2d(torch.from_numpy(x), 2).numpy()
+        over_channels = np.broadcast_to(expected.max(axis=1, keepdims=True), expected.shape)
+        if np.allclose(got, avg):
+            hint = "this is the average of each window: max pooling keeps the largest value"
+        elif np.allclose(got, over_channels):
+            hint = "the maximum is taken over the channels too: pool each channel separately"
+        elif np.allclose(got, np.maximum(expected, 0)):
+            hint = ("windows with only negative values give 0: start the running maximum at the first "
+                    "value of the window (or -inf), not at 0")
+        elif np.allclose(got, crop[:, :, ::2, ::2]):
+            hint = "this is the top-left value of each window (subsampling), not the maximum"
+        elif np.allclose(got, -_pool_ref(-x)):
+            hint = "this is the minimum of each window: max pooling keeps the largest value"
+        else:
+            hint = "each output (i, j) is the maximum of x[:, :, 2i:2i+2, 2j:2j+2]"
+        expect_close(got, expected, f"max_pool_2x2 of an input of shape {x.shape}", hint=hint)
+    passed("max_pool_2x2")
+
+
+def _backward_ref(dout: np.ndarray, x: np.ndarray) -> np.ndarray:
+    xt = torch.from_numpy(x).requires_grad_(True)
+    F.max_pool2d(xt, 2).backward(torch.from_numpy(dout))
+    return xt.grad.numpy()
+
+
+def check_max_pool_2x2_backward(fn: Callable[[np.ndarray, np.ndarray], Any], hidden: bool = False) -> None:
+    """``fn(dout, x)``: gradient of 2x2/stride-2 max pooling,
+    ``dout: (N, C, H//2, W//2), x: (N, C, H, W) -> dx: (N, C, H, W)``; checked against autograd."""
+    rng = np.random.default_rng(1)
+    for x in _inputs(hidden):
+        n, c, h, w = x.shape
+        dout = rng.uniform(0.5, 2.0, size=(n, c, h // 2, w // 2))
+        got = _call(fn, "max_pool_2x2_backward", x.shape, dout.copy(), x.copy())
+        expected = _backward_ref(dout, x)
+        if got.shape != x.shape:
+            raise CheckFailed(f"max_pool_2x2_backward returned shape {got.shape} for x of shape {x.shape}, "
+                              f"expected {x.shape}: dx has the shape of the input x, not of dout")
+        if np.allclose(got, expected):
+            continue
+        mask = _backward_ref(np.ones_like(dout), x)
+        if np.allclose(got, _upsample(dout, x.shape) / 4):
+            hint = ("that is average pooling's backward (dout/4 to every pixel): in max pooling only the "
+                    "maximum of each window affected the output, so only it gets the gradient")
+        elif np.allclose(got, _upsample(dout, x.shape)):
+            hint = "dout is copied to all four pixels of each window: only the maximum gets it, the rest get 0"
+        elif np.allclose(got, mask):
+            hint = "the positions are right but the values are not: multiply by dout (chain rule)"
+        elif np.allclose(got[:, :, :h // 2 * 2, :w // 2 * 2], expected[:, :, :h // 2 * 2, :w // 2 * 2]):
+            hint = "the last row/column belongs to no window (it was dropped), so its gradient is 0"
+        else:
+            hint = ("in each 2x2 window, the position of the maximum of x gets the window's dout, "
+                    "the other three get 0")
+        expect_close(got, expected, f"max_pool_2x2_backward for x of shape {x.shape}", hint=hint)
+    passed("max_pool_2x2_backward")
+
+
+# x: (8, 16, 17, 17) -> nn.MaxPool2d(2) -> nn.MaxPool2d(3, stride=2)
+POOL_INPUT = (8, 16, 17, 17)
+POOL_EXPECTED = (8, 16, 3, 3)
+
+
+def check_pool_output_shape(answer: Any) -> None:
+    """Shape after ``nn.MaxPool2d(2)`` then ``nn.MaxPool2d(3, stride=2)`` on ``(8, 16, 17, 17)``."""
+    if answer is None or answer is ...:
+        raise CheckFailed(NOT_IMPLEMENTED.format(what="pooled_shape").replace(
+            "replace the `raise NotImplementedError()` line", "replace the `...`"))
+    try:
+        got = tuple(int(v) if float(v).is_integer() else v for v in answer)
+    except TypeError:
+        raise CheckFailed(f"pooled_shape should be a tuple like (N, C, H, W), got {answer!r}") from None
+    if got == POOL_EXPECTED:
+        passed("pooled_shape")
+        return
+    hints = {
+        (8, 16, 8, 8): "that is after the first pooling only: apply the 3x3 stride-2 pooling to it too",
+        (8, 16, 4, 4): "PyTorch rounds down (floor, ceil_mode=False): 17 -> 8, then floor((8 - 3)/2) + 1",
+        (8, 16, 2, 2): "the second pooling has stride 2 (given explicitly), not the default stride = kernel size 3",
+        (8, 16, 2.5, 2.5): "sizes are whole numbers: round down (floor)",
+    }
+    if len(got) == 3:
+        hint = "keep the batch axis: the shape has four entries (N, C, H, W)"
+    elif len(got) == 4 and got[1] != 16:
+        hint = "pooling works on each channel separately: the number of channels stays 16"
+    elif len(got) == 4 and got[0] != 8:
+        hint = "pooling does not change the batch size"
+    else:
+        hint = hints.get(got, "H_out = floor((H_in - k)/s) + 1 for each pooling; 17 -> 8 -> ?")
+    raise CheckFailed(f"pooled_shape is {got}, expected {POOL_EXPECTED}: {hint}")
