@@ -49,10 +49,10 @@ __all__ = [
 ]
 
 
-def _pad(x: np.ndarray, padding: tuple[int, int], value: float = 0.0) -> np.ndarray:
-    """Pad the last two axes of ``x`` by ``padding = (pH, pW)`` on both sides."""
+def _pad(x: np.ndarray, padding: tuple[int, int]) -> np.ndarray:
+    """Pad the last two axes of ``x`` with ``padding = (pH, pW)`` zeros on both sides."""
     p_h, p_w = padding
-    return np.pad(x, ((0, 0), (0, 0), (p_h, p_h), (p_w, p_w)), constant_values=value)
+    return np.pad(x, ((0, 0), (0, 0), (p_h, p_h), (p_w, p_w)))
 
 
 def _window(i: int, j: int, geom: Any) -> tuple[slice, slice]:
