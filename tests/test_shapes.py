@@ -26,7 +26,8 @@ from cnnlib.shapes import (
     summary,
 )
 
-FAST = settings(max_examples=300, deadline=None)
+FAST = settings(max_examples=250, deadline=None)   # against a real layer: ~5 ms per example
+FEW = settings(max_examples=60, deadline=None)     # pure arithmetic or a slow reference
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -39,12 +40,17 @@ def one_thread():
 
 
 def torch_hw(layer, h, w):
-    """Output (h, w) of a real layer on a 1x1xHxW zero input, or the error it raises."""
+    """Output (h, w) of a real layer on a 1x1xHxW zero input, or the error it raises.
+
+    An empty output (size 0) counts as a refusal: some ConvTranspose2d code paths return
+    one where the others raise "Output size is too small"; cnnlib always refuses.
+    """
     try:
         with torch.no_grad():
-            return tuple(layer(torch.zeros(1, 1, h, w)).shape[-2:])
+            out = tuple(layer(torch.zeros(1, 1, h, w)).shape[-2:])
     except RuntimeError as err:
         return err
+    return RuntimeError(f"empty output {out}") if 0 in out else out
 
 
 def ours_hw(fn, *args, **kwargs):
@@ -182,7 +188,7 @@ def test_conv_transpose2d_matches_nn_convtranspose2d(h, w, k, s, p, op, d):
                 lambda msg: "output_padding" if "output padding" in msg else "padding")
 
 
-@FAST
+@FEW
 @given(n=st.integers(1, 30), k=st.integers(1, 6), s=st.integers(1, 4), p=st.integers(0, 3), d=st.integers(1, 3))
 def test_conv_transpose_inverts_conv_size(n, k, s, p, d):
     """ConvTranspose2d maps the conv output size back to the conv input size, with the right output_padding."""
@@ -190,10 +196,10 @@ def test_conv_transpose_inverts_conv_size(n, k, s, p, d):
         out = conv2d_output_size(n, k, s, p, d)
     except ValueError:
         return
-    restored = conv_transpose2d_output_size(out, k, s, p, 0, d)
-    assert restored <= n
-    if n - restored < max(s, d):
-        assert conv_transpose2d_output_size(out, k, s, p, n - restored, d) == n
+    lost = (n + 2 * p - d * (k - 1) - 1) % s     # pixels the conv's floor() dropped
+    assert conv_transpose2d_output_size(out, k, s, p, lost, d) == n
+    if n - lost >= 1:
+        assert conv_transpose2d_output_size(out, k, s, p, 0, d) == n - lost
 
 
 def test_output_padding_rule():
@@ -206,7 +212,8 @@ def test_output_padding_rule():
 
 
 # ----------------------------------------------------------------- same padding
-@FAST
+@pytest.mark.filterwarnings("ignore:Using padding='same'")
+@settings(max_examples=120, deadline=None)
 @given(n=st.integers(1, 30), m=st.integers(1, 30), k=st.integers(1, 7), d=st.integers(1, 4))
 def test_same_padding_matches_padding_same(n, m, k, d):
     torch.manual_seed(0)
@@ -242,7 +249,7 @@ def test_same_padding_examples():
 
 
 # ----------------------------------------------------------------- parameter counts
-@FAST
+@FEW
 @given(groups=st.integers(1, 4), a=st.integers(1, 5), b=st.integers(1, 5), k=pairs(1, 5), bias=st.booleans())
 def test_conv2d_params_matches_nn_conv2d(groups, a, b, k, bias):
     c_in, c_out = groups * a, groups * b
@@ -252,7 +259,7 @@ def test_conv2d_params_matches_nn_conv2d(groups, a, b, k, bias):
     assert count_params(layer) == conv2d_params(c_in, c_out, k, groups, bias)
 
 
-@FAST
+@FEW
 @given(n_in=st.integers(1, 50), n_out=st.integers(1, 50), bias=st.booleans())
 def test_linear_params_matches_nn_linear(n_in, n_out, bias):
     with torch.device("meta"):
@@ -276,7 +283,7 @@ def test_count_params_trainable_only():
     assert count_params(nn.Sequential(shared, shared)) == 12   # shared weights counted once
 
 
-@FAST
+@FEW
 @given(groups=st.integers(1, 3), a=st.integers(1, 4), b=st.integers(1, 4), k=pairs(1, 4),
        h=st.integers(4, 12), w=st.integers(4, 12), stride=st.integers(1, 2))
 def test_conv2d_macs_match_torch_flop_counter(groups, a, b, k, h, w, stride):
@@ -390,3 +397,12 @@ def test_summary_totals_match_torchvision(models, name):
     with FlopCounterMode(display=False) as counter, torch.no_grad():
         models[name].eval()(torch.zeros(1, 3, 224, 224, device="meta"))
     assert 2 * result.total_macs == counter.get_total_flops()
+
+
+def test_docstring_examples():
+    import doctest
+    import importlib
+
+    for name in ("sizes", "params", "receptive", "summary_table"):
+        module = importlib.import_module(f"cnnlib.shapes.{name}")
+        assert doctest.testmod(module).failed == 0, name

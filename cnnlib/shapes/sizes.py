@@ -169,8 +169,8 @@ def conv_transpose2d_output_size(
     matching ``nn.Conv2d``. With ``stride > 1`` several input sizes give the same conv
     output, and ``output_padding`` picks which one: it adds pixels on one side (bottom /
     right) only, so PyTorch requires ``output_padding < max(stride, dilation)``
-    (``ValueError`` naming ``output_padding`` otherwise). Like PyTorch, a result of 0 (an
-    empty output) is allowed and a negative one is refused (``ValueError`` naming ``padding``).
+    (``ValueError`` naming ``output_padding`` otherwise). An output size below 1 (padding
+    too large) raises ``ValueError`` naming ``padding``.
 
     >>> conv_transpose2d_output_size(14, 4, stride=2, padding=1)   # doubles the size
     28
@@ -183,16 +183,17 @@ def conv_transpose2d_output_size(
                             padding=(padding, _validate.nonneg_int),
                             output_padding=(output_padding, _validate.nonneg_int),
                             dilation=(dilation, _validate.positive_int))
-    out = []
-    for axis in range(2):
-        n, k, s, pad, op, d = (p[name][axis] for name in
-                               ("size", "kernel_size", "stride", "padding", "output_padding", "dilation"))
+    for op, s, d in zip(p["output_padding"], p["stride"], p["dilation"]):
         if op >= max(s, d):
             raise ValueError(
                 f"output_padding must be smaller than max(stride, dilation) = {max(s, d)}, "
                 f"got output_padding={op}")
+    out = []
+    for axis in range(2):
+        n, k, s, pad, op, d = (p[name][axis] for name in
+                               ("size", "kernel_size", "stride", "padding", "output_padding", "dilation"))
         o = (n - 1) * s - 2 * pad + d * (k - 1) + op + 1
-        if o < 0:   # PyTorch accepts 0 (an empty output) but not a negative size
+        if o < 1:
             raise ValueError(
                 f"padding {pad} is too large: the output size would be {o} "
                 f"(= ({n}-1)*{s} - 2*{pad} + {d}*({k}-1) + {op} + 1)")
