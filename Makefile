@@ -8,11 +8,13 @@ STAMP := $(VENV)/.installed
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
 NBVAL := -p no:cacheprovider --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg --nbval-cell-timeout=600
 
-.PHONY: setup lab test test-unit test-notebooks outputs clean help
+.PHONY: setup lab test test-unit test-notebooks outputs slides slides-pdf clean help
 
 help:
 	@echo "make lab             set up (first time) and open JupyterLab on notebooks/"
 	@echo "make test            set up (first time), run unit tests and every notebook under nbval"
+	@echo "make slides          one offline reveal.js deck per notebook in build/slides/ (needs npm)"
+	@echo "make slides-pdf      the decks and one PDF per deck (needs Debian's chromium)"
 	@echo "make outputs NB=...  re-run one notebook and store its outputs (maintainers)"
 
 $(STAMP): requirements.txt pyproject.toml
@@ -38,6 +40,14 @@ test-notebooks: setup
 outputs: setup
 	@test -n "$(NB)" || { echo "usage: make outputs NB=notebooks/01_....ipynb"; exit 2; }
 	$(PY) tools/build_notebook.py $(NB)
+
+# Lecture slides: reveal.js, MathJax, jQuery and require.js come from npm (pinned in
+# tools/slides/package.json) into build/slides/lib, so the decks work with no network.
+slides: setup
+	$(PY) tools/slides/build.py
+
+slides-pdf: setup
+	$(PY) tools/slides/build.py --pdf
 
 clean:
 	rm -rf build release .pytest_cache .coverage htmlcov

@@ -1,0 +1,191 @@
+#!/usr/bin/env python3
+"""Build one reveal.js deck per notebook, working offline, plus an index page.
+
+    python tools/slides/build.py                # decks into build/slides/
+    python tools/slides/build.py --pdf          # and one PDF per deck (Debian's chromium)
+
+The decks load reveal.js, MathJax, jQuery and require.js from ``build/slides/lib``,
+installed from the npm registry by ``npm install`` (versions pinned in
+``tools/slides/package.json``), never from a CDN, so they work from disk with no network.
+
+Each deck shows the student view of the exercises (solutions, hidden tests and mark
+schemes removed, through nbgrader's own preprocessors) and hides the code of cells
+tagged ``hide-input``. Cells' ``slideshow.slide_type`` metadata decides the slides.
+"""
+from __future__ import annotations
+
+import argparse
+import html
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+from nbconvert import SlidesExporter
+from nbconvert.preprocessors import TagRemovePreprocessor
+from traitlets.config import Config
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent.parent
+NOTEBOOKS = ROOT / "notebooks"
+DEFAULT_OUT = ROOT / "build" / "slides"
+LIB = "lib/node_modules"  # relative to the decks, so file:// works
+URLS = {
+    "reveal_url_prefix": f"{LIB}/reveal.js",
+    "mathjax_url": f"{LIB}/mathjax/MathJax.js?config=TeX-AMS_CHTML-full,Safe",
+    "require_js_url": f"{LIB}/requirejs/require.js",
+    "jquery_url": f"{LIB}/jquery/dist/jquery.min.js",
+}
+VENDOR_FILES = ["reveal.js/dist/reveal.js", "mathjax/MathJax.js", "requirejs/require.js", "jquery/dist/jquery.min.js"]
+
+
+def course_notebooks() -> list[Path]:
+    """The numbered notebooks, in teaching order."""
+    return sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
+
+
+def declared_slides(nb: nbformat.NotebookNode) -> int:
+    """How many slides and subslides the cells' metadata declares (the first cell always
+    opens a slide, whatever its type)."""
+    n = 0
+    for i, cell in enumerate(nb.cells):
+        kind = cell.get("metadata", {}).get("slideshow", {}).get("slide_type", "-")
+        if kind in ("slide", "subslide") or (i == 0 and kind not in ("skip", "notes")):
+            n += 1
+    return n
+
+
+def vendor_ready(out: Path) -> bool:
+    return all((out / LIB / f).is_file() for f in VENDOR_FILES)
+
+
+def install_vendor(out: Path) -> None:
+    """``npm install`` the pinned reveal.js, MathJax, jQuery and require.js into ``out/lib``."""
+    if vendor_ready(out):
+        return
+    npm = shutil.which("npm")
+    if npm is None:
+        raise RuntimeError("npm is needed to install reveal.js and MathJax for offline slides: install Node.js "
+                           "(e.g. `apt-get install nodejs npm`) and run `make slides` again")
+    lib = out / "lib"
+    lib.mkdir(parents=True, exist_ok=True)
+    shutil.copy(HERE / "package.json", lib / "package.json")
+    subprocess.run([npm, "install", "--no-audit", "--no-fund", "--loglevel=error"], cwd=lib, check=True)
+
+
+def student_view(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """The notebook as students get it: no solutions, hidden tests or mark schemes."""
+    from nbgrader.preprocessors import ClearHiddenTests, ClearMarkScheme, ClearSolutions
+
+    resources = {"language": "python"}
+    for pre in (ClearSolutions(enforce_metadata=False), ClearHiddenTests(enforce_metadata=False),
+                ClearMarkScheme(enforce_metadata=False)):
+        nb, resources = pre.preprocess(nb, resources)
+    return nb
+
+
+def exporter() -> SlidesExporter:
+    c = Config()
+    c.SlidesExporter.reveal_url_prefix = URLS["reveal_url_prefix"]
+    c.SlidesExporter.reveal_scroll = True
+    c.SlidesExporter.reveal_theme = "white"  # its font ships with reveal.js (other themes fetch Google fonts)
+    c.HTMLExporter.mathjax_url = URLS["mathjax_url"]
+    c.HTMLExporter.require_js_url = URLS["require_js_url"]
+    c.HTMLExporter.jquery_url = URLS["jquery_url"]
+    c.TagRemovePreprocessor.enabled = True
+    c.TagRemovePreprocessor.remove_input_tags = {"hide-input"}
+    c.TagRemovePreprocessor.remove_cell_tags = {"slides-remove"}
+    ex = SlidesExporter(config=c, extra_template_basedirs=[str(HERE / "templates")], template_name="course_slides")
+    ex.register_preprocessor(TagRemovePreprocessor(config=c), enabled=True)
+    return ex
+
+
+def build_deck(notebook: Path, out: Path, ex: SlidesExporter | None = None) -> Path:
+    """Write ``out/<notebook stem>.slides.html`` and return its path."""
+    nb = student_view(nbformat.read(notebook, as_version=4))
+    body, _ = (ex or exporter()).from_notebook_node(nb, resources={"metadata": {"name": notebook.stem}})
+    deck = out / f"{notebook.stem}.slides.html"
+    deck.write_text(body, encoding="utf-8")
+    return deck
+
+
+def title_of(notebook: Path) -> str:
+    nb = nbformat.read(notebook, as_version=4)
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            for line in cell.source.splitlines():
+                if line.startswith("# "):
+                    return line[2:].strip()
+    return notebook.stem
+
+
+def write_index(decks: list[tuple[Path, Path]], out: Path) -> Path:
+    rows = "\n".join(
+        f'<li><a href="{html.escape(d.name)}">{html.escape(title_of(nb))}</a>'
+        + (f' (<a href="pdf/{html.escape(nb.stem)}.pdf">PDF</a>)' if (out / "pdf" / f"{nb.stem}.pdf").exists() else "")
+        + "</li>"
+        for nb, d in decks
+    )
+    index = out / "index.html"
+    index.write_text(f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>CNN course: lecture slides</title>
+<style>body{{font-family:sans-serif;max-width:46em;margin:3em auto;line-height:1.6}}</style></head>
+<body><h1>CNN course: lecture slides</h1>
+<p>One reveal.js deck per notebook. Keys: arrows to move, <kbd>s</kbd> speaker notes, <kbd>Esc</kbd> overview.
+Add <code>?print-pdf</code> to a deck's address to print it.</p>
+<ol start="0">
+{rows}
+</ol></body></html>
+""", encoding="utf-8")
+    return index
+
+
+def chromium() -> str | None:
+    for name in ("chromium", "chromium-browser", "google-chrome"):
+        path = shutil.which(name)
+        if path:
+            return path
+    return None
+
+
+def print_pdf(deck: Path, pdf: Path, browser: str | None = None) -> Path:
+    """Print a deck to PDF, one page per slide, with headless Chromium."""
+    browser = browser or chromium()
+    if browser is None:
+        raise RuntimeError("Chromium is needed for PDFs: `apt-get install chromium` (Debian) and run again")
+    pdf.parent.mkdir(parents=True, exist_ok=True)
+    url = deck.resolve().as_uri() + "?print-pdf&pdfSeparateFragments=false"
+    subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+                    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                    "--virtual-time-budget=15000", "--no-pdf-header-footer", f"--print-to-pdf={pdf}", url],
+                   check=True, capture_output=True, timeout=180)
+    return pdf
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--out", type=Path, default=DEFAULT_OUT, help="output folder (default build/slides)")
+    ap.add_argument("--pdf", action="store_true", help="also print every deck to PDF with Chromium")
+    ap.add_argument("notebooks", nargs="*", type=Path, help="notebooks to build (default: all numbered ones)")
+    args = ap.parse_args(argv)
+    args.out.mkdir(parents=True, exist_ok=True)
+    install_vendor(args.out)
+    ex = exporter()
+    decks = []
+    for nb in args.notebooks or course_notebooks():
+        deck = build_deck(nb, args.out, ex)
+        n = declared_slides(nbformat.read(nb, as_version=4))
+        print(f"{deck.relative_to(args.out.parent) if deck.is_relative_to(args.out.parent) else deck}: {n} slides")
+        decks.append((nb, deck))
+    if args.pdf:
+        for nb, deck in decks:
+            pdf = print_pdf(deck, args.out / "pdf" / f"{nb.stem}.pdf")
+            print(f"{pdf}")
+    print(write_index(decks, args.out))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
