@@ -1,0 +1,210 @@
+"""Checks for the exercises of notebook 01 (data as tensors, linear layers, parameter counts).
+
+Each check compares the answer with the value computed by PyTorch and, when it is
+wrong, with the typical mistakes (width and height swapped, minutes not turned into
+frames, a weight used without the transpose ``nn.Linear`` applies, a bias forgotten,
+a filter counted with one channel, ...) to say which one it looks like.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .core import NOT_IMPLEMENTED, CheckFailed, _to_np, passed
+
+_STUB = "replace the `...`"
+
+
+def _not_answered(value: Any) -> bool:
+    return value is None or value is ...
+
+
+def _stub(what: str) -> CheckFailed:
+    return CheckFailed(NOT_IMPLEMENTED.format(what=what).replace("replace the `raise NotImplementedError()` line", _STUB))
+
+
+def _int(value: Any, what: str) -> int:
+    """An int answer (ints, integral floats and 0-d tensors are accepted)."""
+    if isinstance(value, torch.Tensor) and value.numel() == 1:
+        value = value.item()
+    if isinstance(value, (bool, str)) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise CheckFailed(f"{what} should be a whole number, got {value!r} ({type(value).__name__})")
+    if not float(value).is_integer():
+        raise CheckFailed(f"{what} should be a whole number, got {value!r}: counts and sizes have no fractions")
+    return int(value)
+
+
+def _shape(value: Any, what: str) -> tuple:
+    if isinstance(value, torch.Size):
+        return tuple(value)
+    try:
+        return tuple(int(v) if float(v).is_integer() else v for v in value)
+    except (TypeError, ValueError):
+        raise CheckFailed(f"{what} should be a tuple of sizes such as (T, C, H, W), got {value!r}") from None
+
+
+# --------------------------------------------------------------------------- exercise 1
+# A 2-minute colour clip at 24 frames per second, 640x480 (width x height), as float32.
+VIDEO_MINUTES, VIDEO_FPS, VIDEO_WIDTH, VIDEO_HEIGHT = 2, 24, 640, 480
+VIDEO_SHAPE = (VIDEO_MINUTES * 60 * VIDEO_FPS, 3, VIDEO_HEIGHT, VIDEO_WIDTH)   # (2880, 3, 480, 640)
+VIDEO_BYTES = math.prod(VIDEO_SHAPE) * 4                                         # 10,616,832,000
+
+
+def check_video(video_shape: Any, video_bytes: Any) -> None:
+    """The (T, C, H, W) shape of the clip above and its size in bytes as float32."""
+    if _not_answered(video_shape):
+        raise _stub("video_shape")
+    got = _shape(video_shape, "video_shape")
+    t, c, h, w = VIDEO_SHAPE
+    if got != VIDEO_SHAPE:
+        if len(got) != 4:
+            hint = "a video has four axes (T, C, H, W): frames, channels, height, width"
+        elif got == (t, c, w, h):
+            hint = ("640x480 is written width x height (like 1920x1080): H = 480 rows, W = 640 columns, "
+                    "and PyTorch puts H before W")
+        elif got == (t, h, w, c):
+            hint = "that is channels-last (T, H, W, C); PyTorch's video layout is (T, C, H, W)"
+        elif got[1:] == (c, h, w) and got[0] == VIDEO_MINUTES * VIDEO_FPS:
+            hint = "T counts frames: minutes * 60 seconds * frames per second"
+        elif got[1:] == (c, h, w) and got[0] == VIDEO_MINUTES * 60:
+            hint = "that is the number of seconds: multiply by the 24 frames per second"
+        elif got[1:] == (c, h, w):
+            hint = "T = 2 minutes * 60 s/min * 24 frames/s"
+        elif got[1] == 1:
+            hint = "a colour clip has 3 channels (R, G, B); the notes' movie was grayscale (1 channel)"
+        else:
+            hint = "use the order (T, C, H, W) with T = 2*60*24"
+        raise CheckFailed(f"video_shape is {got}, which is not right: {hint}")
+    if _not_answered(video_bytes):
+        raise _stub("video_bytes")
+    got_b = _int(video_bytes, "video_bytes")
+    if got_b != VIDEO_BYTES:
+        n = math.prod(VIDEO_SHAPE)
+        hints = {
+            n: "that is the number of elements: each float32 takes 4 bytes",
+            n * 8: "that is float64 (8 bytes each): float32 takes 4 bytes",
+            n * 32: "that is in bits: float32 is 32 bits = 4 bytes",
+        }
+        hint = hints.get(got_b) or "bytes = T * C * H * W * 4 (float32 = 4 bytes)"
+        raise CheckFailed(f"video_bytes is {got_b:,}, which is not right: {hint}")
+    passed("video_shape and video_bytes")
+
+
+# --------------------------------------------------------------------------- exercise 2
+def _linear_cases(hidden: bool) -> list[tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]]:
+    g = torch.Generator().manual_seed(0)
+
+    def r(*shape: int) -> torch.Tensor:
+        return torch.randn(*shape, generator=g, dtype=torch.float64)
+
+    cases = [(r(4, 2), r(1, 2), r(1)),        # the notes' toy: 4 points in 2-D -> one number each
+             (r(5, 3), r(4, 3), None),        # no bias (nn.Linear(3, 4, bias=False))
+             (r(3, 3), r(3, 3), r(3))]        # square weight: a missing transpose keeps the shape
+    if hidden:
+        cases += [(r(2, 6), r(5, 6), r(5)), (r(7, 4), r(4, 4), None), (r(1, 1), r(1, 1), r(1))]
+    return cases
+
+
+def check_linear_forward(fn: Callable[..., Any], hidden: bool = False) -> None:
+    """``fn(x, weight, bias)`` as ``nn.Linear``: ``x: (N, in), weight: (out, in), bias: (out,) or None -> (N, out)``."""
+    for x, w, b in _linear_cases(hidden):
+        desc = f"x of shape {tuple(x.shape)}, weight {tuple(w.shape)}, bias {None if b is None else tuple(b.shape)}"
+        try:
+            got = fn(x.clone(), w.clone(), None if b is None else b.clone())
+        except NotImplementedError:
+            raise CheckFailed(NOT_IMPLEMENTED.format(what="linear_forward")) from None
+        except Exception as err:  # a learner's bug: report it as feedback
+            msg = str(err)
+            if b is None:
+                hint = "bias may be None (a layer built with bias=False): add it only when it is given"
+            elif "shape" in msg or "size" in msg or "mat" in msg:
+                hint = ("nn.Linear stores weight as (out_features, in_features), so the product is "
+                        "x @ weight.T: (N, in) @ (in, out) -> (N, out)")
+            else:
+                hint = "compute x @ weight.T (+ bias)"
+            raise CheckFailed(f"linear_forward raised {type(err).__name__}: {msg} ({desc}): {hint}") from None
+        if got is None:
+            raise CheckFailed(f"linear_forward returned None ({desc}): did you forget `return`?")
+        a = _to_np(got).astype(np.float64)
+        expected = F.linear(x, w, b).numpy()
+        n, out = expected.shape
+        if a.shape != expected.shape:
+            if a.shape == (out, n):
+                hint = "the result is (out, N): keep one row per input, i.e. x @ weight.T, not weight @ x.T"
+            elif a.ndim == 1:
+                hint = "keep the batch axis: the result has one row per input point, shape (N, out)"
+            else:
+                hint = "(N, in) @ (in, out) gives (N, out)"
+            raise CheckFailed(f"linear_forward returned shape {a.shape} ({desc}), expected {expected.shape}: {hint}")
+        if np.allclose(a, expected):
+            continue
+        wt = (x @ w.T).numpy()
+        bias = 0 if b is None else b.numpy()
+        if b is not None and np.allclose(a, wt):
+            hint = "the bias is missing: y = x @ weight.T + bias"
+        elif w.shape[0] == w.shape[1] and np.allclose(a, (x @ w).numpy() + bias):
+            hint = ("weight is stored (out_features, in_features) as in nn.Linear: multiply by its "
+                    "transpose, x @ weight.T")
+        elif b is not None and np.allclose(a, wt - bias):
+            hint = "the bias is subtracted: y = x @ weight.T + bias"
+        else:
+            hint = "y[n, o] = sum over i of x[n, i] * weight[o, i], plus bias[o]"
+        diff = float(np.abs(a - expected).max())
+        raise CheckFailed(f"linear_forward gives wrong values ({desc}; largest difference {diff:.4g}): {hint}")
+    passed("linear_forward")
+
+
+# --------------------------------------------------------------------------- exercise 3
+# A 640x480 colour image (3, 480, 640):
+#   (a) flattened into nn.Linear(3*480*640, 1)
+#   (b) nn.Conv2d(3, 8, kernel_size=4, stride=4)
+#   (c) (b), then nn.Flatten(), then nn.Linear(..., 1)
+FC_PARAMS = 3 * 480 * 640 + 1                       # 921,601
+CONV_PARAMS = 3 * 8 * 4 * 4 + 8                     # 392
+CONV_FEATURES = 8 * (480 // 4) * (640 // 4)         # 153,600
+TOTAL_PARAMS = CONV_PARAMS + CONV_FEATURES + 1      # 153,993
+
+
+def check_param_counts(fc_params: Any, conv_params: Any, total_params: Any) -> None:
+    """The three parameter counts of exercise 3 (biases included, as PyTorch's defaults)."""
+    for name, value in (("fc_params", fc_params), ("conv_params", conv_params), ("total_params", total_params)):
+        if _not_answered(value):
+            raise _stub(name)
+    fc = _int(fc_params, "fc_params")
+    if fc != FC_PARAMS:
+        hints = {
+            FC_PARAMS - 1: "add the one bias of the output",
+            480 * 640 + 1: "a colour image has 3 values per pixel: 3 * 480 * 640 inputs",
+            480 * 640: "a colour image has 3 values per pixel, and the output has a bias",
+        }
+        raise CheckFailed(f"fc_params is {fc:,}, which is not right: "
+                          + hints.get(fc, "one weight per input value (3 * 480 * 640) plus one bias"))
+    conv = _int(conv_params, "conv_params")
+    if conv != CONV_PARAMS:
+        hints = {
+            CONV_PARAMS - 8: "add one bias per filter (8)",
+            8 * 4 * 4 + 8: "each filter has as many channels as its input: 3 x 4 x 4 weights per filter",
+            8 * 4 * 4: "each filter has 3 x 4 x 4 weights (one 4x4 slice per input channel), plus one bias",
+            3 * 8 * 4 * 4 + 3: "there is one bias per filter (per output channel): 8, not 3",
+        }
+        raise CheckFailed(f"conv_params is {conv:,}, which is not right: "
+                          + hints.get(conv, "filters * (in_channels * 4 * 4) + one bias per filter"))
+    total = _int(total_params, "total_params")
+    if total != TOTAL_PARAMS:
+        stride1 = 8 * (480 - 3) * (640 - 3)
+        hints = {
+            CONV_FEATURES + 1: "add the convolution's own parameters (conv_params)",
+            CONV_FEATURES + CONV_PARAMS: "the Linear layer has a bias too",
+            CONV_FEATURES + CONV_PARAMS - 8: "count the convolution's biases and the Linear bias",
+            stride1 + 1 + CONV_PARAMS: ("stride 4 moves the filter 4 pixels at a time: the output is "
+                                         "8 x 120 x 160, not 8 x 477 x 637"),
+            (480 // 4) * (640 // 4) + 1 + CONV_PARAMS: ("the flattened output has 8 channels of 120 x 160: "
+                                                        "8 * 120 * 160 features"),
+        }
+        raise CheckFailed(f"total_params is {total:,}, which is not right: "
+                          + hints.get(total, "conv_params + (8 * 120 * 160 weights + 1 bias) of the Linear layer"))
+    passed("fc_params, conv_params and total_params")

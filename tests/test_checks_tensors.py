@@ -1,0 +1,141 @@
+"""cnnlib.checks.tensors: right answers pass, stubs fail with the not-implemented message,
+typical wrong answers fail with a hint that names the mistake."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from cnnlib.checks import CheckFailed
+from cnnlib.checks.tensors import (
+    CONV_PARAMS,
+    FC_PARAMS,
+    TOTAL_PARAMS,
+    VIDEO_BYTES,
+    VIDEO_SHAPE,
+    check_linear_forward,
+    check_param_counts,
+    check_video,
+)
+from cnnlib.shapes import count_params
+
+RIGHT_SHAPE = (2 * 60 * 24, 3, 480, 640)
+
+
+def test_constants_match_pytorch():
+    assert VIDEO_SHAPE == RIGHT_SHAPE and VIDEO_BYTES == torch.empty(RIGHT_SHAPE, device="meta").nbytes
+    with torch.device("meta"):
+        fc = nn.Linear(3 * 480 * 640, 1)
+        conv = nn.Conv2d(3, 8, kernel_size=4, stride=4)
+        n_out = conv(torch.empty(1, 3, 480, 640)).numel()
+        model = nn.Sequential(conv, nn.Flatten(), nn.Linear(n_out, 1))
+    assert (count_params(fc), count_params(conv), count_params(model)) == (FC_PARAMS, CONV_PARAMS, TOTAL_PARAMS)
+    assert (FC_PARAMS, CONV_PARAMS, TOTAL_PARAMS) == (921_601, 392, 153_993)
+
+
+def test_video_right_answers_pass(capsys):
+    check_video(RIGHT_SHAPE, VIDEO_BYTES)
+    check_video(torch.Size(RIGHT_SHAPE), float(VIDEO_BYTES))
+    check_video(list(RIGHT_SHAPE), torch.tensor(VIDEO_BYTES))
+    assert capsys.readouterr().out.count("all checks passed") == 3
+
+
+@pytest.mark.parametrize("shape, nbytes, hint", [
+    (..., ..., "video_shape is not implemented"),
+    (RIGHT_SHAPE, ..., "video_bytes is not implemented"),
+    ((2880, 3, 640, 480), VIDEO_BYTES, "width x height"),
+    ((2880, 480, 640, 3), VIDEO_BYTES, "channels-last"),
+    ((48, 3, 480, 640), VIDEO_BYTES, "minutes \\* 60 seconds"),
+    ((120, 3, 480, 640), VIDEO_BYTES, "number of seconds"),
+    ((100, 3, 480, 640), VIDEO_BYTES, "T = 2 minutes"),
+    ((2880, 1, 480, 640), VIDEO_BYTES, "3 channels"),
+    ((3, 480, 640), VIDEO_BYTES, "four axes"),
+    ((2880, 2, 48, 64), VIDEO_BYTES, "order \\(T, C, H, W\\)"),
+    (("T", "C", "H", "W"), VIDEO_BYTES, "tuple of sizes"),
+    (RIGHT_SHAPE, VIDEO_BYTES // 4, "number of elements"),
+    (RIGHT_SHAPE, VIDEO_BYTES * 2, "float64"),
+    (RIGHT_SHAPE, VIDEO_BYTES * 8, "bits"),
+    (RIGHT_SHAPE, 12345, "\\* 4"),
+    (RIGHT_SHAPE, VIDEO_BYTES + 0.5, "whole number"),
+    (RIGHT_SHAPE, "10 GB", "whole number"),
+])
+def test_video_wrong_answers(shape, nbytes, hint):
+    with pytest.raises(CheckFailed, match=hint):
+        check_video(shape, nbytes)
+
+
+def linear_right(x, weight, bias=None):
+    y = x @ weight.T
+    return y if bias is None else y + bias
+
+
+def linear_stub(x, weight, bias=None):
+    raise NotImplementedError()
+
+
+@pytest.mark.parametrize("hidden", [False, True])
+def test_linear_right_answers_pass(hidden, capsys):
+    check_linear_forward(linear_right, hidden=hidden)
+    check_linear_forward(torch.nn.functional.linear, hidden=hidden)
+    check_linear_forward(lambda x, w, b: linear_right(x.numpy(), w.numpy(), None if b is None else b.numpy()), hidden=hidden)
+    assert capsys.readouterr().out.count("all checks passed") == 3
+
+
+@pytest.mark.parametrize("wrong, hint", [
+    (linear_stub, "not implemented"),
+    (lambda x, w, b: None, "forget `return`"),
+    (lambda x, w, b: x @ w.T + b, "bias may be None"),
+    (lambda x, w, b: x @ w if b is None else x @ w + b, "x @ weight.T"),
+    (lambda x, w, b: x @ w.T, "bias is missing"),
+    (lambda x, w, b: linear_right(x, w) - (0 if b is None else b), "subtracted"),
+    (lambda x, w, b: linear_right(x, w, b).T, "result is \\(out, N\\)"),
+    (lambda x, w, b: linear_right(x, w, b).sum(dim=1), "keep the batch axis"),
+    (lambda x, w, b: linear_right(x, w, b)[:1], "gives \\(N, out\\)"),
+    (lambda x, w, b: 2 * linear_right(x, w, b), "sum over i"),
+    (lambda x, w, b: 1 / 0, "ZeroDivisionError"),
+])
+def test_linear_wrong_answers(wrong, hint):
+    with pytest.raises(CheckFailed, match=hint):
+        check_linear_forward(wrong)
+
+
+def test_linear_square_missing_transpose():
+    # passes the non-square cases only if it transposes when needed: caught on the square one
+    def sneaky(x, w, b):
+        y = x @ (w.T if w.shape[0] != w.shape[1] else w)
+        return y if b is None else y + b
+    with pytest.raises(CheckFailed, match="transpose"):
+        check_linear_forward(sneaky)
+
+
+def test_param_counts_right_answers_pass(capsys):
+    check_param_counts(921_601, 392, 153_993)
+    check_param_counts(921_601.0, torch.tensor(392), np.int64(153_993))
+    assert "all checks passed" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("answers, hint", [
+    ((..., 392, 153_993), "fc_params is not implemented"),
+    ((921_601, None, 153_993), "conv_params is not implemented"),
+    ((921_601, 392, ...), "total_params is not implemented"),
+    ((921_600, 392, 153_993), "one bias"),
+    ((307_201, 392, 153_993), "3 values per pixel: 3"),
+    ((307_200, 392, 153_993), "and the output has a bias"),
+    ((12, 392, 153_993), "one weight per input value"),
+    ((921_601, 384, 153_993), "one bias per filter \\(8\\)"),
+    ((921_601, 136, 153_993), "as many channels as its input"),
+    ((921_601, 128, 153_993), "one 4x4 slice per input channel"),
+    ((921_601, 387, 153_993), "8, not 3"),
+    ((921_601, 1, 153_993), "filters \\*"),
+    ((921_601, 392, 153_601), "own parameters"),
+    ((921_601, 392, 153_992), "bias too"),
+    ((921_601, 392, 153_984), "convolution's biases"),
+    ((921_601, 392, 8 * 477 * 637 + 1 + 392), "stride 4"),
+    ((921_601, 392, 120 * 160 + 1 + 392), "8 channels"),
+    ((921_601, 392, 5), "8 \\* 120 \\* 160 weights"),
+    ((921_601, 392.5, 153_993), "whole number"),
+])
+def test_param_counts_wrong_answers(answers, hint):
+    with pytest.raises(CheckFailed, match=hint):
+        check_param_counts(*answers)
