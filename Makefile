@@ -8,13 +8,14 @@ STAMP := $(VENV)/.installed
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
 NBVAL := -p no:cacheprovider --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg --nbval-cell-timeout=600
 
-.PHONY: setup lab test test-unit test-notebooks outputs slides slides-pdf clean help
+.PHONY: setup lab test test-unit test-notebooks outputs slides slides-pdf bench clean help
 
 help:
 	@echo "make lab             set up (first time) and open JupyterLab on notebooks/"
 	@echo "make test            set up (first time), run unit tests and every notebook under nbval"
 	@echo "make slides          one offline reveal.js deck per notebook in build/slides/ (needs npm)"
 	@echo "make slides-pdf      the decks and one PDF per deck (needs Debian's chromium)"
+	@echo "make bench           measure the speed targets (build/bench/results.md)"
 	@echo "make outputs NB=...  re-run one notebook and store its outputs (maintainers)"
 
 $(STAMP): requirements.txt pyproject.toml
@@ -48,6 +49,10 @@ slides: setup
 
 slides-pdf: setup
 	$(PY) tools/slides/build.py --pdf
+
+# Speed targets, measured several times (median and spread) into build/bench/.
+bench: setup
+	$(PY) tools/bench.py $(BENCH_ARGS)
 
 clean:
 	rm -rf build release .pytest_cache .coverage htmlcov

@@ -1,0 +1,222 @@
+#!/usr/bin/env python3
+"""Measure the course's speed targets on this machine (``make bench``).
+
+Figures, each measured ``--repeat`` times, reported as median and spread (min-max):
+
+- every numbered notebook, top to bottom in a fresh kernel (target: none over 120 s,
+  all together at most 480 s);
+- the training targets the notebooks report in a ``BENCH`` dict (test accuracy and
+  training seconds): LeNet on MNIST (>= 99.0 % within 30 s) and the best small modern
+  CNN on Fashion-MNIST (>= 91 % within 120 s);
+- cnnlib's vectorized NumPy convolution, forward + backward, against
+  ``torch.nn.functional.conv2d`` with autograd on a LeNet-sized and a VGG-block-sized
+  layer (target: at most 3x), in the same run;
+- with ``--setup``: a fresh clone to the first notebook running (target: 180 s).
+
+Results go to ``build/bench/results.md`` and ``results.json`` with the CPU count and the
+package versions. This is a benchmark, not a test: nothing here fails a build.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from importlib.metadata import version
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+OUT = ROOT / "build" / "bench"
+BENCH_CELL = "import json as _json\nprint('BENCH=' + _json.dumps(globals().get('BENCH', {})))"
+
+
+def stats(values: list[float]) -> dict:
+    return {"median": statistics.median(values), "min": min(values), "max": max(values), "runs": values}
+
+
+def run_notebook(path: Path) -> tuple[float, dict]:
+    """Execute a notebook in a fresh kernel; return wall seconds and its ``BENCH`` dict."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    nb = nbformat.read(path, as_version=4)
+    nb.cells.append(nbformat.v4.new_code_cell(BENCH_CELL))
+    start = time.perf_counter()
+    NotebookClient(nb, timeout=900, kernel_name="python3", record_timing=False,
+                   resources={"metadata": {"path": str(path.parent)}}).execute()
+    seconds = time.perf_counter() - start
+    text = "".join(o.get("text", "") for o in nb.cells[-1].outputs if o.get("output_type") == "stream")
+    bench = json.loads(text.split("BENCH=", 1)[1]) if "BENCH=" in text else {}
+    return seconds, bench
+
+
+def bench_notebooks(repeat: int) -> dict:
+    results: dict[str, dict] = {}
+    for path in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")):
+        times, benches = [], []
+        for _ in range(repeat):
+            seconds, bench = run_notebook(path)
+            times.append(seconds)
+            benches.append(bench)
+            print(f"  {path.stem}: {seconds:.1f} s {bench or ''}", flush=True)
+        entry = {"seconds": stats(times)}
+        for key in sorted({k for b in benches for k in b}):
+            for field in ("test_acc", "train_seconds"):
+                vals = [b[key][field] for b in benches if key in b and field in b[key]]
+                if vals:
+                    entry.setdefault("bench", {}).setdefault(key, {})[field] = stats(vals)
+        results[path.stem] = entry
+    return results
+
+
+def bench_conv(repeat: int) -> dict:
+    import torch
+    import torch.nn.functional as F
+
+    from cnnlib.ops import im2col
+
+    layers = {
+        "LeNet conv1 (64,1,28,28) 6x5x5 p2": ((64, 1, 28, 28), (6, 1, 5, 5), 2),
+        "LeNet conv2 (64,6,14,14) 16x5x5": ((64, 6, 14, 14), (16, 6, 5, 5), 0),
+        "VGG block (8,64,56,56) 64x3x3 p1": ((8, 64, 56, 56), (64, 64, 3, 3), 1),
+    }
+    rng = np.random.default_rng(0)
+    out = {}
+    for name, (xs, ws, pad) in layers.items():
+        x = rng.standard_normal(xs, dtype=np.float32)
+        w = rng.standard_normal(ws, dtype=np.float32)
+        b = rng.standard_normal(ws[0], dtype=np.float32)
+
+        def numpy_step():
+            y, cache = im2col.conv2d_forward(x, w, b, padding=pad)
+            im2col.conv2d_backward(np.ones_like(y), cache)
+
+        tx, tw, tb = (torch.from_numpy(a).requires_grad_() for a in (x, w, b))
+
+        def torch_step():
+            y = F.conv2d(tx, tw, tb, padding=pad)
+            y.backward(torch.ones_like(y))
+
+        def timeit(fn, n=5):
+            fn()  # warm-up
+            runs = []
+            for _ in range(repeat):
+                start = time.perf_counter()
+                for _ in range(n):
+                    fn()
+                runs.append((time.perf_counter() - start) / n)
+            return runs
+
+        tn, tt = timeit(numpy_step), timeit(torch_step)
+        ratios = [a / b for a, b in zip(tn, tt)]
+        out[name] = {"numpy_s": stats(tn), "torch_s": stats(tt), "ratio": stats(ratios)}
+        print(f"  {name}: numpy {statistics.median(tn)*1e3:.1f} ms, torch {statistics.median(tt)*1e3:.1f} ms, "
+              f"ratio {statistics.median(ratios):.2f}", flush=True)
+    return out
+
+
+def bench_setup(repeat: int) -> dict:
+    """Fresh clone -> `make setup` -> notebook 00 runs (pip takes packages from its cache)."""
+    runs = []
+    for _ in range(repeat):
+        with tempfile.TemporaryDirectory() as tmp:
+            clone = Path(tmp) / "course"
+            start = time.perf_counter()
+            subprocess.run(["git", "clone", "-q", str(ROOT), str(clone)], check=True)
+            data = clone / "data"
+            for d in ("MNIST", "FashionMNIST"):
+                if (ROOT / "data" / d).exists():
+                    shutil.copytree(ROOT / "data" / d, data / d)
+            subprocess.run(["make", "-C", str(clone), "setup"], check=True, capture_output=True)
+            subprocess.run([str(clone / ".venv/bin/python"), str(clone / "tools/build_notebook.py"),
+                            str(clone / "notebooks/00_setup_and_tour.ipynb")], check=True, capture_output=True)
+            runs.append(time.perf_counter() - start)
+            print(f"  fresh clone to first notebook: {runs[-1]:.0f} s", flush=True)
+    return {"seconds": stats(runs)}
+
+
+def fmt(s: dict, scale: float = 1.0, unit: str = "s", digits: int = 1) -> str:
+    return (f"{s['median']*scale:.{digits}f} {unit} ({s['min']*scale:.{digits}f}-{s['max']*scale:.{digits}f})").strip()
+
+
+def report(res: dict) -> str:
+    lines = [f"# Benchmark ({res['machine']['cpus']} CPUs, {res['machine']['processor']}, torch {res['versions']['torch']})",
+             "", "Median (min-max) of the runs.", "", "| figure | measured | target | met |", "|---|---|---|---|"]
+    nbs = res.get("notebooks", {})
+    if nbs:
+        total = sum(e["seconds"]["median"] for e in nbs.values())
+        for name, e in nbs.items():
+            ok = e["seconds"]["median"] <= 120
+            lines.append(f"| notebook {name} | {fmt(e['seconds'])} | <= 120 s | {'yes' if ok else 'NO'} |")
+        lines.append(f"| all notebooks (sum of medians) | {total:.0f} s | <= 480 s | {'yes' if total <= 480 else 'NO'} |")
+        targets = {"lenet": (0.990, 30), "modern_cnn": (0.91, 120)}
+        for e in nbs.values():
+            for key, b in e.get("bench", {}).items():
+                acc_t, sec_t = targets.get(key, (None, None))
+                if "test_acc" in b:
+                    ok = acc_t is None or b["test_acc"]["median"] >= acc_t
+                    lines.append(f"| {key} test accuracy | {fmt(b['test_acc'], 100, '%', 2)} | "
+                                 f">= {acc_t*100 if acc_t else '-'} % | {'yes' if ok else 'NO'} |")
+                if "train_seconds" in b:
+                    ok = sec_t is None or b["train_seconds"]["median"] <= sec_t
+                    lines.append(f"| {key} training time | {fmt(b['train_seconds'])} | <= {sec_t} s | "
+                                 f"{'yes' if ok else 'NO'} |")
+    for name, c in res.get("conv", {}).items():
+        ok = c["ratio"]["median"] <= 3
+        lines.append(f"| NumPy conv fwd+bwd / torch, {name} | {fmt(c['ratio'], 1, 'x', 2)} "
+                     f"({c['numpy_s']['median']*1e3:.1f} vs {c['torch_s']['median']*1e3:.1f} ms) | <= 3x | "
+                     f"{'yes' if ok else 'NO'} |")
+    if "setup" in res:
+        s = res["setup"]["seconds"]
+        lines.append(f"| fresh clone to first notebook | {fmt(s, digits=0)} | <= 180 s | "
+                     f"{'yes' if s['median'] <= 180 else 'NO'} |")
+    lines += ["", "Versions: " + ", ".join(f"{k} {v}" for k, v in res["versions"].items())]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--repeat", type=int, default=3, help="runs of each figure (default 3)")
+    ap.add_argument("--only", choices=["notebooks", "conv", "setup"], action="append",
+                    help="measure only these (repeatable); default: notebooks and conv")
+    ap.add_argument("--setup", action="store_true", help="also time a fresh clone to the first notebook")
+    ap.add_argument("--out", type=Path, default=OUT)
+    args = ap.parse_args(argv)
+    if args.repeat < 1:
+        ap.error("--repeat must be at least 1")
+    parts = args.only or (["notebooks", "conv"] + (["setup"] if args.setup else []))
+    os.environ.setdefault("CNNLIB_DATA", str(ROOT / "data"))
+    res: dict = {
+        "machine": {"cpus": os.cpu_count(), "processor": platform.processor() or platform.machine(),
+                    "python": platform.python_version()},
+        "versions": {p: version(p) for p in ("torch", "torchvision", "numpy", "nbclient")},
+    }
+    if "conv" in parts:
+        print("NumPy vs torch convolution:")
+        res["conv"] = bench_conv(max(args.repeat, 5))
+    if "notebooks" in parts:
+        print("Notebooks:")
+        res["notebooks"] = bench_notebooks(args.repeat)
+    if "setup" in parts:
+        print("Set-up:")
+        res["setup"] = bench_setup(args.repeat)
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "results.json").write_text(json.dumps(res, indent=2))
+    md = report(res)
+    (args.out / "results.md").write_text(md)
+    print()
+    print(md)
+    print(f"written to {args.out}/results.md and results.json")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
