@@ -67,29 +67,35 @@ def test_conv_output_size_not_a_function():
 
 
 def test_conv_params(capsys):
-    assert (PARAMS_PLAIN, PARAMS_GROUPED) == (73_856, 18_560)
-    check_conv_params(73_856, 18_560)
-    check_conv_params(73_856.0, 18_560)
+    import torch.nn as nn
+
+    from cnnlib.shapes import count_params
+
+    assert (PARAMS_PLAIN, PARAMS_GROUPED) == (76_896, 19_296)
+    assert count_params(nn.Conv2d(32, 96, 5)) == PARAMS_PLAIN
+    assert count_params(nn.Conv2d(32, 96, 5, groups=4)) == PARAMS_GROUPED
+    check_conv_params(76_896, 19_296)
+    check_conv_params(76_896.0, 19_296)
     assert "all checks passed" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("plain, grouped, hint", [
     (..., ..., "not implemented"),
-    (None, 18_560, "not implemented"),
-    (73_856, ..., "not implemented"),
-    ("73856", 18_560, "whole number"),
-    (73_728, 18_560, "weight only"),
-    (1_280, 18_560, "multiply by C_in"),
-    (24_704, 18_560, "not 3"),
-    (73_792, 18_560, "not per input channel"),
-    (81_920, 18_560, "one bias per filter"),
-    (12_345, 18_560, "k\\*k\\*C_in\\*C_out"),
-    (73_856, 73_856, "groups=4 is ignored"),
-    (73_856, 18_432, "weight only"),
-    (73_856, 18_464, "biases are not divided"),
-    (73_856, 4_640, "one group only"),
-    (73_856, 4_736, "128 filters in all"),
-    (73_856, 9_999, "C_in/groups"),
+    (None, 19_296, "not implemented"),
+    (76_896, ..., "not implemented"),
+    ("76896", 19_296, "whole number"),
+    (76_800, 19_296, "weight only"),
+    (2_496, 19_296, "multiply by C_in"),
+    (15_456, 19_296, "not 5"),
+    (76_832, 19_296, "not per input channel"),
+    (79_872, 19_296, "one bias per filter"),
+    (12_345, 19_296, "k\\*k\\*C_in\\*C_out"),
+    (76_896, 76_896, "groups=4 is ignored"),
+    (76_896, 19_200, "weight only"),
+    (76_896, 19_224, "biases are not divided"),
+    (76_896, 4_824, "one group only"),
+    (76_896, 4_896, "96 filters in all"),
+    (76_896, 9_999, "C_in/groups"),
 ])
 def test_conv_params_wrong(plain, grouped, hint):
     with pytest.raises(CheckFailed, match=hint):

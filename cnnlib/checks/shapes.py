@@ -105,35 +105,35 @@ def _answer_int(answer: Any, what: str) -> int:
     return int(answer)
 
 
-# nn.Conv2d(64, 128, kernel_size=3) and the same with groups=4.
-_C_IN, _C_OUT, _K, _GROUPS = 64, 128, 3, 4
-PARAMS_PLAIN = _K * _K * _C_IN * _C_OUT + _C_OUT                  # 73,856
-PARAMS_GROUPED = _K * _K * (_C_IN // _GROUPS) * _C_OUT + _C_OUT   # 18,560
+# nn.Conv2d(32, 96, kernel_size=5) and the same with groups=4.
+_C_IN, _C_OUT, _K, _GROUPS = 32, 96, 5, 4
+PARAMS_PLAIN = _K * _K * _C_IN * _C_OUT + _C_OUT                  # 76,896
+PARAMS_GROUPED = _K * _K * (_C_IN // _GROUPS) * _C_OUT + _C_OUT   # 19,296
 
 
 def check_conv_params(params_plain: Any, params_grouped: Any) -> None:
-    """Parameter counts of ``nn.Conv2d(64, 128, 3)`` and ``nn.Conv2d(64, 128, 3, groups=4)``."""
+    """Parameter counts of ``nn.Conv2d(32, 96, 5)`` and ``nn.Conv2d(32, 96, 5, groups=4)``."""
     plain = _answer_int(params_plain, "params_plain")
     weights = _K * _K * _C_IN * _C_OUT
     plain_hints = {
         weights: "that is the weight only: every filter also has one bias (bias=True by default)",
-        _K * _K * _C_OUT + _C_OUT: "each filter has one 3x3 slice per input channel: multiply by C_in = 64",
-        _K * _C_IN * _C_OUT + _C_OUT: "the kernel is 3x3: k*k = 9 weights per slice, not 3",
-        weights + _C_IN: "there is one bias per filter (output channel, 128), not per input channel",
-        weights + _C_IN * _C_OUT: "one bias per filter: C_out = 128 biases",
+        _K * _K * _C_OUT + _C_OUT: f"each filter has one {_K}x{_K} slice per input channel: multiply by C_in = {_C_IN}",
+        _K * _C_IN * _C_OUT + _C_OUT: f"the kernel is {_K}x{_K}: k*k = {_K * _K} weights per slice, not {_K}",
+        weights + _C_IN: f"there is one bias per filter (output channel, {_C_OUT}), not per input channel",
+        weights + _C_IN * _C_OUT: f"one bias per filter: C_out = {_C_OUT} biases",
     }
     if plain != PARAMS_PLAIN:
         raise CheckFailed(f"params_plain is {plain:,}, expected {PARAMS_PLAIN:,}: " + plain_hints.get(
-            plain, "use k*k*C_in*C_out + C_out and check it with count_params(nn.Conv2d(64, 128, 3))"))
+            plain, "use k*k*C_in*C_out + C_out and check it with count_params(nn.Conv2d(32, 96, 5))"))
     grouped = _answer_int(params_grouped, "params_grouped")
     grouped_hints = {
-        PARAMS_PLAIN: "groups=4 is ignored: each filter sees only C_in/groups = 16 input channels",
-        PARAMS_GROUPED - _C_OUT: "that is the weight only: the 128 filters still have one bias each",
-        PARAMS_PLAIN // _GROUPS: "the biases are not divided by groups: each of the 128 filters keeps its own bias",
+        PARAMS_PLAIN: f"groups={_GROUPS} is ignored: each filter sees only C_in/groups = {_C_IN // _GROUPS} input channels",
+        PARAMS_GROUPED - _C_OUT: f"that is the weight only: the {_C_OUT} filters still have one bias each",
+        PARAMS_PLAIN // _GROUPS: f"the biases are not divided by groups: each of the {_C_OUT} filters keeps its own bias",
         _K * _K * (_C_IN // _GROUPS) * (_C_OUT // _GROUPS) + _C_OUT // _GROUPS:
-            "that is one group only: there are 4 groups of 32 filters each, add them all",
+            f"that is one group only: there are {_GROUPS} groups of {_C_OUT // _GROUPS} filters each, add them all",
         _K * _K * (_C_IN // _GROUPS) * (_C_OUT // _GROUPS) + _C_OUT:
-            "each filter has 16 input slices, and there are 128 filters in all (4 groups of 32)",
+            f"each filter has {_C_IN // _GROUPS} input slices, and there are {_C_OUT} filters in all",
     }
     if grouped != PARAMS_GROUPED:
         raise CheckFailed(f"params_grouped is {grouped:,}, expected {PARAMS_GROUPED:,}: " + grouped_hints.get(
