@@ -3,14 +3,16 @@
 Same functions, signatures and results as :mod:`cnnlib.ops.loops` (read that module
 first); see there for the shapes and formulas. The tricks:
 
-- **im2col.** ``_windows`` is a zero-copy view ``cols[n, c, u, v, i, j] =
+- **im2col.** ``_windows`` is a zero-copy view ``view[c, u, v, i, j, n] =
   x_pad[n, c, i*stride + u*dilation, j*stride + v*dilation]``: every kernel offset
-  ``(u, v)`` of every output position ``(i, j)``. Reshaped to
-  ``(N, C_in*kH*kW, H_out*W_out)`` (one copy), a convolution becomes one matrix product
-  per image: ``out[n] = w.reshape(C_out, -1) @ cols[n]``.
-- **col2im.** The backward pass needs the reverse: add each column back onto the pixel
-  it came from. ``_col2im_add`` does that with one strided ``+=`` per kernel offset
-  (``kH*kW`` in all, not one per pixel), which also sums the overlaps correctly.
+  ``(u, v)`` of every output position ``(i, j)``. Copied into a matrix ``cols`` of shape
+  ``(C_in*kH*kW, N*H_out*W_out)`` (one row per filter weight, one column per output
+  pixel of the whole batch), a convolution becomes ONE matrix product:
+  ``out = w.reshape(C_out, -1) @ cols``.
+- **col2im.** The backward pass needs the reverse: add each column entry back onto the
+  pixel it came from. ``_col2im_add`` does that with one strided ``+=`` per kernel
+  offset (``kH*kW`` in all, not one per pixel), which also sums the overlaps correctly.
+- **conv_transpose2d** is col2im of ``w.T @ x``, and its backward pass is im2col.
 - **groups** reshape channels to ``(groups, C/groups)`` so that ``np.matmul`` batches
   over the groups.
 
@@ -46,89 +48,84 @@ __all__ = [
 
 Pair = tuple[int, int]
 
+# Internally, images are stacked as (A, H, W, B) arrays with the spatial axes in the
+# middle: (C, H, W, N) for convolutions ("CHWN": then im2col and col2im copy long
+# contiguous runs of W*N numbers, not short rows of W), (N*C, H, W, 1) for pooling.
 
-def _pad(x: np.ndarray, padding: Pair, value: float = 0.0) -> np.ndarray:
-    """Pad the last two axes by ``padding`` on both sides (no copy when it is zero)."""
+
+def _to_chwn(a: np.ndarray, padding: Pair = (0, 0), value: float = 0.0) -> np.ndarray:
+    """``(N, C, H, W) -> (C, H + 2*pH, W + 2*pW, N)``: padded with ``value``, batch last (a copy)."""
+    n_batch, chans, h, wd = a.shape
     p_h, p_w = padding
-    if p_h == 0 and p_w == 0:
-        return x
-    return np.pad(x, ((0, 0), (0, 0), (p_h, p_h), (p_w, p_w)), constant_values=value)
+    shape = (chans, h + 2 * p_h, wd + 2 * p_w, n_batch)
+    out = np.zeros(shape, a.dtype) if value == 0 else np.full(shape, value, a.dtype)
+    out[:, p_h : p_h + h, p_w : p_w + wd] = a.transpose(1, 2, 3, 0)
+    return out
 
 
-def _crop(x: np.ndarray, padding: Pair, size: Pair) -> np.ndarray:
-    """Inverse of ``_pad``: the ``size`` pixels after ``padding`` in the last two axes."""
+def _from_chwn(a: np.ndarray, padding: Pair, size: Pair) -> np.ndarray:
+    """Inverse of ``_to_chwn``: crop ``padding``, ``(C, H, W, N) -> (N, C, H, W)`` (contiguous)."""
     p_h, p_w = padding
-    return x[:, :, p_h : p_h + size[0], p_w : p_w + size[1]]
+    return np.ascontiguousarray(a[:, p_h : p_h + size[0], p_w : p_w + size[1]].transpose(3, 0, 1, 2))
 
 
-def _windows(x: np.ndarray, kernel: Pair, stride: Pair, dilation: Pair, out_size: Pair) -> np.ndarray:
-    """Read-only view ``(N, C, kH, kW, H_out, W_out)`` of the windows of ``x (N, C, H, W)``.
+def _windows(a: np.ndarray, kernel: Pair, stride: Pair, dilation: Pair, out_size: Pair) -> np.ndarray:
+    """Read-only view ``(A, kH, kW, H_out, W_out, B)`` of the windows of ``a (A, H, W, B)``.
 
-    ``view[n, c, u, v, i, j] = x[n, c, i*stride[0] + u*dilation[0], j*stride[1] + v*dilation[1]]``.
+    ``view[a, u, v, i, j, b] = a[a, i*stride[0] + u*dilation[0], j*stride[1] + v*dilation[1], b]``.
     """
-    s_n, s_c, s_h, s_w = x.strides
+    s_a, s_h, s_w, s_b = a.strides
     return as_strided(
-        x,
-        shape=x.shape[:2] + tuple(kernel) + tuple(out_size),
-        strides=(s_n, s_c, s_h * dilation[0], s_w * dilation[1], s_h * stride[0], s_w * stride[1]),
+        a,
+        shape=(a.shape[0], *kernel, *out_size, a.shape[3]),
+        strides=(s_a, s_h * dilation[0], s_w * dilation[1], s_h * stride[0], s_w * stride[1], s_b),
         writeable=False,
     )
 
 
 def _col2im_add(dst: np.ndarray, cols: np.ndarray, stride: Pair, dilation: Pair) -> None:
-    """Adjoint of ``_windows``: ``dst[n, c, i*s + u*d, j*s + v*d] += cols[n, c, u, v, i, j]``.
+    """Adjoint of ``_windows``: ``dst[a, i*s + u*d, j*s + v*d, b] += cols[a, u, v, i, j, b]``.
 
     One strided slice per kernel offset ``(u, v)``; overlapping windows add up.
     """
-    k_h, k_w, h_out, w_out = cols.shape[2:]
+    k_h, k_w, h_out, w_out = cols.shape[1:5]
     (s_h, s_w), (d_h, d_w) = stride, dilation
     for u in range(k_h):
         rows = slice(u * d_h, u * d_h + s_h * (h_out - 1) + 1, s_h)
         for v in range(k_w):
-            dst[:, :, rows, v * d_w : v * d_w + s_w * (w_out - 1) + 1 : s_w] += cols[:, :, u, v]
+            dst[:, rows, v * d_w : v * d_w + s_w * (w_out - 1) + 1 : s_w] += cols[:, u, v]
 
 
-def _im2col(x_pad: np.ndarray, geom: ConvGeometry, out_size: Pair) -> np.ndarray:
-    """Columns ``(groups, C/groups * kH * kW, N * H_out * W_out)`` of ``x_pad (N, C, H, W)``.
+def _im2col(a: np.ndarray, geom: ConvGeometry, out_size: Pair) -> np.ndarray:
+    """Columns ``(groups, C/groups * kH * kW, H_out * W_out * N)`` of ``a (C, H, W, N)``.
 
-    Row ``(c, u, v)`` holds, for every image and output position, the pixel that kernel
+    Row ``(c, u, v)`` holds, for every output position and image, the pixel that kernel
     offset ``(u, v)`` of channel ``c`` sees. The batch is folded into the columns so that
     one matrix product per group covers the whole batch. (A copy.)
     """
-    n_batch, chans = x_pad.shape[:2]
-    view = _windows(x_pad, geom.kernel, geom.stride, geom.dilation, out_size)  # (N, C, kH, kW, Ho, Wo)
-    view = view.transpose(1, 2, 3, 0, 4, 5)  # (C, kH, kW, N, Ho, Wo)
-    return view.reshape(geom.groups, -1, n_batch * out_size[0] * out_size[1])
+    view = _windows(a, geom.kernel, geom.stride, geom.dilation, out_size)  # (C, kH, kW, Ho, Wo, N)
+    return view.reshape(geom.groups, -1, view.shape[3] * view.shape[4] * view.shape[5])
 
 
 def _col2im(cols: np.ndarray, n_batch: int, geom: ConvGeometry, out_size: Pair, padded: Pair) -> np.ndarray:
-    """Adjoint of ``_im2col``: sum the columns back onto an ``(N, C, *padded)`` image.
-
-    Returns the sum laid out ``(C, N, *padded)`` (transpose it to get ``(N, C, ...)``).
-    """
-    k_h, k_w = geom.kernel
-    view = cols.reshape(-1, k_h, k_w, n_batch, *out_size).transpose(0, 3, 1, 2, 4, 5)
-    dst = np.zeros(view.shape[:2] + tuple(padded), dtype=cols.dtype)
+    """Adjoint of ``_im2col``: sum the columns back onto a ``(C, *padded, N)`` image stack."""
+    view = cols.reshape(-1, *geom.kernel, *out_size, n_batch)  # (C, kH, kW, Ho, Wo, N)
+    dst = np.zeros((view.shape[0], *padded, n_batch), dtype=cols.dtype)
     _col2im_add(dst, view, geom.stride, geom.dilation)
     return dst
 
 
-def _channels_first(a: np.ndarray, groups: int) -> np.ndarray:
-    """``(N, C, H, W) -> (groups, C/groups, N*H*W)``: channels as rows, batch folded in (a copy)."""
-    n_batch, chans = a.shape[:2]
-    return a.reshape(n_batch, groups, chans // groups, -1).transpose(1, 2, 0, 3).reshape(groups, chans // groups, -1)
-
-
 def _batch_first(a_t: np.ndarray, n_batch: int, spatial: Pair) -> np.ndarray:
-    """``(groups, N*H*W, C/groups) -> (N, C, H, W)``, contiguous (inverse layout of ``_channels_first``)."""
+    """``(groups, H*W*N, C/groups) -> (N, C, H, W)``, contiguous: a matrix product's result
+    (one row per pixel of the batch, one column per channel) as a batch of images."""
     groups, _, c_per_group = a_t.shape
-    a = a_t.reshape(groups, n_batch, -1, c_per_group).transpose(1, 0, 3, 2)  # (N, G, C/G, H*W)
+    a = a_t.reshape(groups, *spatial, n_batch, c_per_group).transpose(3, 0, 4, 1, 2)  # (N, G, C/G, H, W)
     return np.ascontiguousarray(a).reshape(n_batch, groups * c_per_group, *spatial)
 
 
 # Why the products below are written "transposed", e.g. out.T = cols.T @ w.T instead of
-# out = w @ cols: same numbers, but OpenBLAS ran them 2-4x faster with the long axis
-# (N * H_out * W_out) as the row axis of the result (measured on the VGG-sized layer).
+# out = w @ cols: same numbers, but OpenBLAS ran them 1.5-4x faster with the long axis
+# (H_out * W_out * N) as the row axis of the result (measured on the benchmark layers).
 
 # --------------------------------------------------------------------------- conv2d
 
@@ -152,9 +149,9 @@ def conv2d_forward(
     geom = check_conv2d(x, w, b, stride, padding, dilation, groups)
     x = x.astype(geom.dtype, copy=False)
     n_batch, c_out = x.shape[0], w.shape[0]
-    cols = _im2col(_pad(x, geom.padding), geom, geom.out_size)  # (G, C_in/G*kH*kW, N*L)
+    cols = _im2col(_to_chwn(x, geom.padding), geom, geom.out_size)  # (G, C_in/G*kH*kW, L*N)
     w_mat = w.astype(geom.dtype, copy=False).reshape(geom.groups, c_out // geom.groups, -1)
-    out_t = np.matmul(cols.swapaxes(1, 2), w_mat.swapaxes(1, 2))  # (G, N*L, C_out/G) = (w @ cols).T
+    out_t = np.matmul(cols.swapaxes(1, 2), w_mat.swapaxes(1, 2))  # (G, L*N, C_out/G) = (w @ cols).T
     out = _batch_first(out_t, n_batch, geom.out_size)
     if b is not None:
         out += b.reshape(1, c_out, 1, 1)
@@ -173,15 +170,15 @@ def conv2d_backward(
     n_batch, c_in, h, wd = x_shape
     check_dout(dout, (n_batch, w_shape[0]) + geom.out_size)
     dout = dout.astype(geom.dtype, copy=False)
-    d_mat = _channels_first(dout, geom.groups)  # (G, C_out/G, N*L)
+    d_mat = _to_chwn(dout).reshape(geom.groups, w_shape[0] // geom.groups, -1)  # (G, C_out/G, L*N)
 
     db = dout.sum(axis=(0, 2, 3)) if has_bias else None
     dw_t = np.matmul(cols, d_mat.swapaxes(1, 2))  # (G, C_in/G*kH*kW, C_out/G) = (dout @ cols.T).T
     dw = dw_t.swapaxes(1, 2).reshape(w_shape)
-    dcols = np.matmul(w_mat.swapaxes(1, 2), d_mat)  # (G, C_in/G*kH*kW, N*L) = w.T @ dout
+    dcols = np.matmul(w_mat.swapaxes(1, 2), d_mat)  # (G, C_in/G*kH*kW, L*N) = w.T @ dout
     p_h, p_w = geom.padding
-    dx_pad = _col2im(dcols, n_batch, geom, geom.out_size, (h + 2 * p_h, wd + 2 * p_w))  # (C_in, N, ...)
-    dx = np.ascontiguousarray(_crop(dx_pad, geom.padding, (h, wd)).transpose(1, 0, 2, 3))
+    dx_pad = _col2im(dcols, n_batch, geom, geom.out_size, (h + 2 * p_h, wd + 2 * p_w))  # (C_in, ..., N)
+    dx = _from_chwn(dx_pad, geom.padding, (h, wd))
     return dx, dw, db
 
 
@@ -208,7 +205,8 @@ def max_pool2d_forward(
     (k_h, k_w), (s_h, s_w), (p_h, p_w) = geom.kernel, geom.stride, geom.padding
     h_out, w_out = geom.out_size
 
-    view = _windows(_pad(x, geom.padding, -np.inf), geom.kernel, geom.stride, (1, 1), geom.out_size)
+    stack = _to_chwn(x.reshape(1, n_batch * chans, h, wd), geom.padding, -np.inf)  # (N*C, Hp, Wp, 1)
+    view = _windows(stack, geom.kernel, geom.stride, (1, 1), geom.out_size)  # (N*C, kH, kW, Ho, Wo, 1)
     flat = view.reshape(n_batch, chans, k_h * k_w, h_out, w_out)  # copy
     k = flat.argmax(axis=2)[:, :, None]  # first maximum of each window
     out = np.take_along_axis(flat, k, axis=2)[:, :, 0]
@@ -272,12 +270,15 @@ def avg_pool2d_forward(
     ``H_out = floor((H + 2*padding[0] - kH) / stride[0]) + 1``. Returns ``(out, cache)``.
     """
     geom = check_pool2d(x, kernel_size, stride, padding)
-    view = _windows(_pad(x, geom.padding), geom.kernel, geom.stride, (1, 1), geom.out_size)
-    out = np.zeros(x.shape[:2] + geom.out_size, dtype=x.dtype)
+    n_batch, chans, h, wd = x.shape
+    stack = _to_chwn(x.reshape(1, n_batch * chans, h, wd), geom.padding)  # (N*C, Hp, Wp, 1)
+    view = _windows(stack, geom.kernel, geom.stride, (1, 1), geom.out_size)  # (N*C, kH, kW, Ho, Wo, 1)
+    out = np.zeros((n_batch * chans, *geom.out_size), dtype=x.dtype)
     for u in range(geom.kernel[0]):  # add up the kH*kW shifted copies
         for v in range(geom.kernel[1]):
-            out += view[:, :, u, v]
+            out += view[:, u, v, :, :, 0]
     out /= geom.kernel[0] * geom.kernel[1]
+    out = out.reshape(n_batch, chans, *geom.out_size)
     return out, (x.shape, x.dtype, geom)
 
 
@@ -287,11 +288,11 @@ def avg_pool2d_backward(dout: np.ndarray, cache: tuple) -> np.ndarray:
     n_batch, chans, h, wd = x_shape
     check_dout(dout, (n_batch, chans) + geom.out_size)
     (k_h, k_w), (p_h, p_w) = geom.kernel, geom.padding
-    share = (dout / (k_h * k_w)).astype(dtype, copy=False)
-    cols = np.broadcast_to(share[:, :, None, None], (n_batch, chans, k_h, k_w) + geom.out_size)
-    dx_pad = np.zeros((n_batch, chans, h + 2 * p_h, wd + 2 * p_w), dtype=dtype)
+    share = (dout / (k_h * k_w)).astype(dtype, copy=False).reshape(-1, 1, 1, *geom.out_size, 1)
+    cols = np.broadcast_to(share, (n_batch * chans, k_h, k_w, *geom.out_size, 1))
+    dx_pad = np.zeros((n_batch * chans, h + 2 * p_h, wd + 2 * p_w, 1), dtype=dtype)
     _col2im_add(dx_pad, cols, geom.stride, (1, 1))
-    return _crop(dx_pad, geom.padding, (h, wd))
+    return _from_chwn(dx_pad, geom.padding, (h, wd)).reshape(x_shape)
 
 
 # --------------------------------------------------------------------------- conv_transpose2d
@@ -321,13 +322,13 @@ def conv_transpose2d_forward(
     n_batch, c_in, h, wd = x.shape
     g = geom.groups
     c_out = w.shape[1] * g
-    x_mat = _channels_first(x.astype(geom.dtype, copy=False), g)  # (G, C_in/G, N*H*W)
+    x_mat = _to_chwn(x.astype(geom.dtype, copy=False)).reshape(g, c_in // g, -1)  # (G, C_in/G, H*W*N)
     w_mat = w.astype(geom.dtype, copy=False).reshape(g, c_in // g, -1)  # (G, C_in/G, C_out/G*kH*kW)
-    cols = np.matmul(w_mat.swapaxes(1, 2), x_mat)  # (G, C_out/G*kH*kW, N*H*W)
+    cols = np.matmul(w_mat.swapaxes(1, 2), x_mat)  # (G, C_out/G*kH*kW, H*W*N)
     p_h, p_w = geom.padding
     h_out, w_out = geom.out_size
-    full = _col2im(cols, n_batch, geom, (h, wd), (h_out + 2 * p_h, w_out + 2 * p_w))  # (C_out, N, ...)
-    out = np.ascontiguousarray(_crop(full, geom.padding, geom.out_size).transpose(1, 0, 2, 3))
+    full = _col2im(cols, n_batch, geom, (h, wd), (h_out + 2 * p_h, w_out + 2 * p_w))  # (C_out, ..., N)
+    out = _from_chwn(full, geom.padding, geom.out_size)
     if b is not None:
         out += b.reshape(1, c_out, 1, 1)
     return out, (x.shape, w.shape, x_mat, w_mat, b is not None, geom)
@@ -348,8 +349,8 @@ def conv_transpose2d_backward(
     dout = dout.astype(geom.dtype, copy=False)
     db = dout.sum(axis=(0, 2, 3)) if has_bias else None
     # Undo the crop with zeros, then take exactly one window per input pixel.
-    cols = _im2col(_pad(dout, geom.padding), geom, (h, wd))  # (G, C_out/G*kH*kW, N*H*W)
-    dx_t = np.matmul(cols.swapaxes(1, 2), w_mat.swapaxes(1, 2))  # (G, N*H*W, C_in/G) = (w @ cols).T
+    cols = _im2col(_to_chwn(dout, geom.padding), geom, (h, wd))  # (G, C_out/G*kH*kW, H*W*N)
+    dx_t = np.matmul(cols.swapaxes(1, 2), w_mat.swapaxes(1, 2))  # (G, H*W*N, C_in/G) = (w @ cols).T
     dx = _batch_first(dx_t, n_batch, (h, wd))
     dw_t = np.matmul(cols, x_mat.swapaxes(1, 2))  # (G, C_out/G*kH*kW, C_in/G) = (x @ cols.T).T
     dw = dw_t.swapaxes(1, 2).reshape(w_shape)
