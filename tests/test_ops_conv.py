@@ -168,6 +168,25 @@ def test_conv2d_gradient_numerically(impl):
     np.testing.assert_allclose(db, numerical_grad(loss, b), rtol=1e-6, atol=1e-8)
 
 
+@pytest.mark.parametrize("impl", IMPLS)
+def test_empty_batch(impl):
+    """N = 0 works, as in PyTorch: empty outputs and input gradients, zero weight gradients."""
+    x = np.zeros((0, 2, 7, 7))
+    out, cache = impl.conv2d_forward(x, np.ones((4, 2, 3, 3)), np.ones(4))
+    dx, dw, db = impl.conv2d_backward(np.zeros(out.shape), cache)
+    assert out.shape == (0, 4, 5, 5) and dx.shape == x.shape and not dw.any() and not db.any()
+    out, cache = impl.conv_transpose2d_forward(x, np.ones((2, 4, 3, 3)), None, stride=2)
+    dx, dw, db = impl.conv_transpose2d_backward(np.zeros(out.shape), cache)
+    assert out.shape == (0, 4, 15, 15) and dx.shape == x.shape and not dw.any() and db is None
+    out, indices, cache = impl.max_pool2d_forward(x, 2, return_indices=True)
+    assert out.shape == indices.shape == (0, 2, 3, 3)
+    assert impl.max_pool2d_backward(np.zeros(out.shape), cache).shape == x.shape
+    assert impl.max_unpool2d(out, indices, (7, 7)).shape == x.shape
+    assert impl.max_unpool2d_backward(x, indices).shape == out.shape
+    out, cache = impl.avg_pool2d_forward(x, 3, 1, 1)
+    assert impl.avg_pool2d_backward(np.zeros(out.shape), cache).shape == x.shape == out.shape
+
+
 def test_convenience_conv2d():
     rng = np.random.default_rng(4)
     x, w = rng.standard_normal((1, 3, 8, 8)), rng.standard_normal((4, 3, 3, 3))

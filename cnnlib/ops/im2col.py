@@ -104,12 +104,14 @@ def _im2col(a: np.ndarray, geom: ConvGeometry, out_size: Pair) -> np.ndarray:
     one matrix product per group covers the whole batch. (A copy.)
     """
     view = _windows(a, geom.kernel, geom.stride, geom.dilation, out_size)  # (C, kH, kW, Ho, Wo, N)
-    return view.reshape(geom.groups, -1, view.shape[3] * view.shape[4] * view.shape[5])
+    chans, k_h, k_w, h_out, w_out, n_batch = view.shape
+    return view.reshape(geom.groups, chans // geom.groups * k_h * k_w, h_out * w_out * n_batch)
 
 
 def _col2im(cols: np.ndarray, n_batch: int, geom: ConvGeometry, out_size: Pair, padded: Pair) -> np.ndarray:
     """Adjoint of ``_im2col``: sum the columns back onto a ``(C, *padded, N)`` image stack."""
-    view = cols.reshape(-1, *geom.kernel, *out_size, n_batch)  # (C, kH, kW, Ho, Wo, N)
+    chans = cols.shape[0] * cols.shape[1] // (geom.kernel[0] * geom.kernel[1])
+    view = cols.reshape(chans, *geom.kernel, *out_size, n_batch)  # (C, kH, kW, Ho, Wo, N)
     dst = np.zeros((view.shape[0], *padded, n_batch), dtype=cols.dtype)
     _col2im_add(dst, view, geom.stride, geom.dilation)
     return dst
@@ -246,7 +248,8 @@ def max_unpool2d(
     h_out, w_out = check_unpool2d(x, indices, output_size)
     n_batch, chans = x.shape[:2]
     out = np.zeros((n_batch, chans, h_out * w_out), dtype=x.dtype)
-    np.put_along_axis(out, indices.reshape(n_batch, chans, -1), x.reshape(n_batch, chans, -1), axis=2)
+    flat = (n_batch, chans, x.shape[2] * x.shape[3])
+    np.put_along_axis(out, indices.reshape(flat), x.reshape(flat), axis=2)
     return out.reshape(n_batch, chans, h_out, w_out)
 
 
@@ -254,7 +257,9 @@ def max_unpool2d_backward(dout: np.ndarray, indices: np.ndarray) -> np.ndarray:
     """Backward pass of :func:`max_unpool2d`: ``dout (N, C, H_out, W_out) -> dx (N, C, H, W)``."""
     check_unpool2d_backward(dout, indices)
     n_batch, chans = dout.shape[:2]
-    dx = np.take_along_axis(dout.reshape(n_batch, chans, -1), indices.reshape(n_batch, chans, -1), axis=2)
+    flat_dout = dout.reshape(n_batch, chans, dout.shape[2] * dout.shape[3])
+    flat_indices = indices.reshape(n_batch, chans, indices.shape[2] * indices.shape[3])
+    dx = np.take_along_axis(flat_dout, flat_indices, axis=2)
     return dx.reshape(indices.shape)
 
 
