@@ -22,11 +22,10 @@ pair ``(height, width)``.
 """
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 
 from ._params import (
+    ConvGeometry,
     check_conv2d,
     check_conv_transpose2d,
     check_dout,
@@ -55,7 +54,7 @@ def _pad(x: np.ndarray, padding: tuple[int, int]) -> np.ndarray:
     return np.pad(x, ((0, 0), (0, 0), (p_h, p_h), (p_w, p_w)))
 
 
-def _window(i: int, j: int, geom: Any) -> tuple[slice, slice]:
+def _window(i: int, j: int, geom: ConvGeometry) -> tuple[slice, slice]:
     """Rows and columns of the (padded) input seen by output position ``(i, j)``.
 
     The window starts at ``(i*stride, j*stride)`` and takes every ``dilation``-th
