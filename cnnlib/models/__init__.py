@@ -1,0 +1,2 @@
+"""Model definitions reused across notebooks, one module per family
+(``from cnnlib.models.<family> import ...``)."""
