@@ -125,8 +125,8 @@ def test_pool_output_shape(capsys):
 
 
 @pytest.mark.parametrize("answer, hint", [
-    (..., "not implemented"),
-    (None, "not implemented"),
+    (..., "not implemented yet: replace the `...`"),
+    (None, "not implemented yet: replace the `...`"),
     (3, "should be a tuple"),
     ((16, 3, 3), "keep the batch axis"),
     ((8, 32, 3, 3), "channel"),

@@ -80,9 +80,9 @@ def test_conv_params(capsys):
 
 
 @pytest.mark.parametrize("plain, grouped, hint", [
-    (..., ..., "not implemented"),
-    (None, 19_296, "not implemented"),
-    (76_896, ..., "not implemented"),
+    (..., ..., "not implemented yet: replace the `...`"),
+    (None, 19_296, "not implemented yet: replace the `...`"),
+    (76_896, ..., "not implemented yet: replace the `...`"),
     ("76896", 19_296, "whole number"),
     (76_800, 19_296, "weight only"),
     (2_496, 19_296, "multiply by C_in"),
@@ -110,7 +110,7 @@ def test_receptive_field(capsys):
 
 
 @pytest.mark.parametrize("answer, hint", [
-    (..., "not implemented"),
+    (..., "not implemented yet: replace the `...`"),
     (9, "jump = product of the strides"),
     (7, "pooling layers are ignored"),
     (15, "widens the field by"),

@@ -15,6 +15,9 @@ import torch.nn.functional as F
 
 from .core import NOT_IMPLEMENTED, CheckFailed, expect_close, passed
 
+NOT_SET = ("{what} is not implemented yet: replace the `...` (and the `raise NotImplementedError()` line) "
+           "with your answer and run the cell again.")
+
 
 def _inputs(hidden: bool) -> list[np.ndarray]:
     """Test inputs (N, C, H, W): distinct values, so that every window has one maximum."""
@@ -145,8 +148,7 @@ POOL_EXPECTED = (8, 16, 3, 3)
 def check_pool_output_shape(answer: Any) -> None:
     """Shape after ``nn.MaxPool2d(2)`` then ``nn.MaxPool2d(3, stride=2)`` on ``(8, 16, 17, 17)``."""
     if answer is None or answer is ...:
-        raise CheckFailed(NOT_IMPLEMENTED.format(what="pooled_shape").replace(
-            "replace the `raise NotImplementedError()` line", "replace the `...`"))
+        raise CheckFailed(NOT_SET.format(what="pooled_shape"))
     try:
         got = tuple(int(v) if float(v).is_integer() else v for v in answer)
     except TypeError:

@@ -13,6 +13,9 @@ from typing import Any, Callable
 
 from .core import NOT_IMPLEMENTED, CheckFailed, check_cases, expect_true, passed
 
+NOT_SET = ("{what} is not implemented yet: replace the `...` (and the `raise NotImplementedError()` line) "
+           "with your answer and run the cell again.")
+
 # (n, k, s, p, d) -> expected output size. Visible cases go from the simplest (no padding,
 # stride 1) to the general one, so that a basic mistake is named before a subtle one.
 _CONV_CASES = [
@@ -97,8 +100,7 @@ def check_conv_output_size(fn: Callable[..., Any], hidden: bool = False) -> None
 
 def _answer_int(answer: Any, what: str) -> int:
     if answer is None or answer is ...:
-        raise CheckFailed(NOT_IMPLEMENTED.format(what=what).replace(
-            "replace the `raise NotImplementedError()` line", "replace the `...`"))
+        raise CheckFailed(NOT_SET.format(what=what))
     if isinstance(answer, float) and answer.is_integer():
         answer = int(answer)
     expect_true(_is_int(answer), f"{what} should be a whole number (an int), got {answer!r}")
