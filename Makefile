@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
 NBVAL := -p no:cacheprovider --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg --nbval-cell-timeout=600
 
-.PHONY: setup lab test test-unit test-notebooks outputs slides slides-pdf bench clean help
+.PHONY: setup lab test test-unit test-notebooks outputs slides slides-pdf bench release grade clean help
 
 help:
 	@echo "make lab             set up (first time) and open JupyterLab on notebooks/"
@@ -17,6 +17,9 @@ help:
 	@echo "make slides-pdf      the decks and one PDF per deck (needs Debian's chromium)"
 	@echo "make bench           measure the speed targets (build/bench/results.md)"
 	@echo "make outputs NB=...  re-run one notebook and store its outputs (maintainers)"
+	@echo "make release         student versions of the notebooks in release/ (FORCE=1 to replace)"
+	@echo "make grade SUBMISSIONS=dir  grade dir/<student>/<NN_topic>.ipynb: grades.csv + feedback"
+	@echo "                     in OUT (default dir-graded); TIMEOUT=60 s per cell, ONLY='03 04', FORCE=1"
 
 $(STAMP): requirements.txt pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -53,6 +56,15 @@ slides-pdf: setup
 # Speed targets, measured several times (median and spread) into build/bench/.
 bench: setup
 	$(PY) tools/bench.py $(BENCH_ARGS)
+
+# Graded exercises (nbgrader markup, see CONTRIBUTING.md): student versions without
+# solutions, hidden tests or mark schemes; an autograder built on nbgrader's preprocessors.
+release: setup
+	$(PY) -m cnnlib.grading release --out release $(if $(FORCE),--force)
+
+grade: setup
+	@test -n "$(SUBMISSIONS)" || { echo "usage: make grade SUBMISSIONS=dir [OUT=dir] [TIMEOUT=60] [ONLY='03 04'] [FORCE=1]"; exit 2; }
+	$(PY) -m cnnlib.grading grade "$(SUBMISSIONS)" $(if $(OUT),--out "$(OUT)") $(if $(TIMEOUT),--timeout $(TIMEOUT)) $(if $(ONLY),--notebooks $(ONLY)) $(if $(FORCE),--force)
 
 clean:
 	rm -rf build release .pytest_cache .coverage htmlcov

@@ -1,0 +1,465 @@
+"""Grade submitted notebooks with nbgrader's preprocessors and a temporary gradebook.
+
+The flow is that of ``nbgrader autograde``, one notebook at a time so that one broken
+submission cannot stop the others:
+
+1. the source notebooks' grader versions go into a temporary nbgrader gradebook
+   (``SaveCells``), as ``nbgrader generate_assignment`` would do;
+2. each submission is sanitized: ``ClearOutput``, ``DeduplicateIds``,
+   ``OverwriteKernelspec``, ``OverwriteCells`` (locked cells - task text, check cells with
+   their hidden tests - restored from the source by grade_id; deleted grade cells put
+   back), ``CheckCellMetadata``;
+3. it runs in its own fresh kernel under nbgrader's ``Execute`` (per-cell time limit, the
+   kernel is interrupted on timeout and the run goes on), then ``IgnorePattern`` (Python
+   warnings on stderr cost no points) and ``LimitOutput``;
+4. each grade cell is scored with ``nbgrader.utils.determine_grade``: a check cell with an
+   error scores 0, one without gets its points; explain answers need grading by hand.
+
+A kernel that dies (``os._exit``, a segfault) or stops answering (an interrupt that does
+not stop it) ends that notebook's run: the cells that ran are graded, the rest score 0 as
+"not run", and grading goes on with the next notebook.
+"""
+from __future__ import annotations
+
+import os
+import re
+import sqlite3
+import sys
+import tempfile
+import time
+import uuid
+from contextlib import closing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import nbformat
+from nbclient.exceptions import CellTimeoutError, DeadKernelError
+from nbformat import NotebookNode
+from nbgrader import utils
+from nbgrader.api import Gradebook
+from nbgrader.preprocessors import (
+    CheckCellMetadata,
+    ClearOutput,
+    DeduplicateIds,
+    Execute,
+    IgnorePattern,
+    LimitOutput,
+    OverwriteCells,
+    OverwriteKernelspec,
+    SaveCells,
+)
+from traitlets import List, Unicode
+
+from .release import SOURCE_DIR, RefuseOverwrite, grader_version, numbered_notebooks
+
+ASSIGNMENT = "course"
+DEFAULT_TIMEOUT = 60
+# Python warnings on stderr (e.g. "UserWarning: ...") would cost a check cell its points
+# under nbgrader's rule "stderr means failure"; IgnorePattern drops them first.
+WARNING_PATTERN = r"\w*Warning: "
+ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+PASSED, FAILED, ERROR, TIMEOUT = "passed", "failed", "error", "timeout"
+PARTIAL, UNANSWERED, MANUAL = "partial", "unanswered", "needs manual grading"
+CRASHED, NOT_RUN, MISSING, UNREADABLE = "crashed", "not run", "missing", "unreadable"
+
+
+@dataclass(frozen=True)
+class Exercise:
+    """One graded cell of a source notebook and the solution cells it checks."""
+
+    grade_id: str
+    title: str
+    max_points: float
+    manual: bool
+    solutions: tuple[str, ...]
+
+
+@dataclass
+class Grade:
+    """One row of ``grades.csv``; ``answer`` (explain answers) goes to the feedback only."""
+
+    student: str
+    notebook: str
+    grade_id: str
+    points: float | None
+    max_points: float
+    status: str
+    message: str = ""
+    title: str = ""
+    answer: str = ""
+    manual: bool = False
+
+
+@dataclass
+class NotebookResult:
+    """The grades of one submitted notebook and the notebook as it ran."""
+
+    student: str
+    notebook: str
+    grades: list[Grade]
+    executed: NotebookNode | None = None
+    note: str = ""
+    seconds: float = 0.0
+
+
+def exercises(nb: NotebookNode) -> list[Exercise]:
+    """The graded cells of ``nb`` in order, each with its title and solution cells.
+
+    The title is the last ``### Exercise ...`` heading above the cell; the solution
+    cells are those between the previous graded cell and this one.
+    """
+    found, title, solutions = [], "", []
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            for line in cell.source.splitlines():
+                if line.startswith("### "):
+                    title = line[4:].strip()
+        meta = cell.metadata.get("nbgrader", {})
+        if meta.get("solution"):
+            solutions.append(meta["grade_id"])
+        if meta.get("grade"):
+            manual = cell.cell_type == "markdown"
+            found.append(Exercise(meta["grade_id"], title, float(meta["points"]), manual, tuple(solutions)))
+            solutions = []
+    return found
+
+
+class RestoreCells(OverwriteCells):
+    """nbgrader's ``OverwriteCells`` with ``add_missing_cells``, placing a deleted grade
+    cell after the nearest earlier exercise cell that the submission still has.
+
+    nbgrader 0.9.6 looks only at the source cell just before the missing one and raises
+    ``KeyError`` when that cell is gone too or is a locked text cell - e.g. for every
+    deleted explain answer, which follows its task text. The re-added cell itself is
+    nbgrader's (``missing_cell_transform``).
+    """
+
+    order = List(Unicode(), help="grade_ids of the source notebook, in cell order").tag(config=True)
+
+    def add_missing_grade_cells(self, nb: NotebookNode, resources: dict):
+        source_nb = self.gradebook.find_notebook(self.notebook_id, self.assignment_id)
+        sources = {c.name: c for c in source_nb.source_cells}
+        grade_cells = {c.name: c for c in source_nb.grade_cells}
+        solutions = {c.name for c in source_nb.solution_cells}
+        for k, grade_id in enumerate(self.order):
+            present = {c.metadata.get("nbgrader", {}).get("grade_id"): i for i, c in enumerate(nb.cells)}
+            if grade_id not in grade_cells or grade_id in present:
+                continue
+            self.log.warning("Missing grade cell %s encountered, adding to notebook", grade_id)
+            earlier = [present[g] for g in self.order[:k] if g in present]
+            later = [i for g, i in present.items() if g in sources]
+            where = max(earlier) + 1 if earlier else min(later, default=len(nb.cells))
+            cell = self.missing_cell_transform(sources[grade_id], grade_cells[grade_id].max_score,
+                                               is_solution=grade_id in solutions)
+            if nb.get("nbformat_minor", 0) >= 5:
+                cell["id"] = uuid.uuid4().hex[:12]  # nbformat 4.5 wants cell ids; nbgrader sets none
+            nb.cells.insert(where, cell)
+        return nb, resources
+
+
+class Course:
+    """The source notebooks, registered in a temporary nbgrader gradebook.
+
+    Use as a context manager; the gradebook is deleted on exit.
+    """
+
+    def __init__(self, sources: Sequence[Path]):
+        self._tmp = tempfile.TemporaryDirectory(prefix="cnnlib-grading-")
+        self.db_url = f"sqlite:///{Path(self._tmp.name) / 'gradebook.db'}"
+        self.paths = {Path(p).stem: Path(p) for p in sources}
+        self.versions: dict[str, NotebookNode] = {}
+        self.exercises: dict[str, list[Exercise]] = {}
+        # A new gradebook stamps its schema version by running ``alembic heads`` (seconds
+        # of start-up, and it needs the venv on PATH). This gradebook lives for one run and
+        # is never migrated: creating the (empty) stamp table first makes nbgrader skip it.
+        with closing(sqlite3.connect(Path(self._tmp.name) / "gradebook.db")) as db:
+            db.execute("CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL)")
+            db.commit()
+        with Gradebook(self.db_url) as gb:
+            gb.update_or_create_assignment(ASSIGNMENT)
+        for name, path in self.paths.items():
+            nb = grader_version(nbformat.read(path, as_version=4))
+            SaveCells().preprocess(nb, self.resources(name))
+            self.versions[name] = nb
+            self.exercises[name] = exercises(nb)
+
+    def resources(self, notebook: str, student: str = "") -> dict:
+        return {
+            "nbgrader": {"notebook": notebook, "assignment": ASSIGNMENT, "db_url": self.db_url, "student": student},
+            "metadata": {"path": str(self.paths[notebook].parent)},
+        }
+
+    def order(self, notebook: str) -> list[str]:
+        return [c.metadata.nbgrader["grade_id"] for c in self.versions[notebook].cells if "nbgrader" in c.metadata]
+
+    def close(self) -> None:
+        self._tmp.cleanup()
+
+    def __enter__(self) -> "Course":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def _grade_ids(nb: NotebookNode) -> set[str]:
+    return {c.metadata["nbgrader"]["grade_id"] for c in nb.cells
+            if "grade_id" in c.get("metadata", {}).get("nbgrader", {})}
+
+
+def _first_line(cell: NotebookNode) -> str:
+    lines = [ln for ln in cell.source.splitlines() if ln.strip()]
+    return lines[0].strip() if lines else ""
+
+
+def _errors(cell: NotebookNode) -> list[NotebookNode]:
+    return [o for o in cell.get("outputs", []) if o.output_type == "error"]
+
+
+def _error_message(error: NotebookNode) -> str:
+    """``CheckFailed``'s message as it is; other errors as ``Name: message``, and for an
+    error without a message (a bare ``assert``) the line that raised it."""
+    name = error.get("ename", "")
+    value = ANSI.sub("", str(error.get("evalue", ""))).strip()
+    if name == "CheckFailed" and value:
+        return value
+    if not value:
+        lines = [ANSI.sub("", ln) for tb in error.get("traceback", []) for ln in tb.splitlines()]
+        raised = [ln.split("---->", 1)[1].strip() for ln in lines if "---->" in ln]
+        return f"{name} in `{raised[-1].lstrip('0123456789 ')}`" if raised else name
+    return f"{name}: {value}"
+
+
+def _unchanged(cell: NotebookNode | None) -> bool:
+    """A solution cell still holding its stub (nbgrader's "No response." test)."""
+    meta = cell.metadata.get("nbgrader", {}) if cell is not None else {}
+    return "checksum" in meta and meta["checksum"] == utils.compute_checksum(cell)
+
+
+def execute(nb: NotebookNode, resources: dict, timeout: int = DEFAULT_TIMEOUT) -> tuple[int, str]:
+    """Run ``nb`` in place in a fresh kernel with nbgrader's ``Execute``.
+
+    Returns ``(stopped_at, note)``: ``stopped_at`` is the index of the cell during which
+    the run ended early (the kernel died or stopped answering), or ``len(nb.cells)``
+    when every cell ran; ``note`` says what happened.
+    """
+    started = [-1]
+
+    def on_cell_start(cell: NotebookNode, cell_index: int) -> None:
+        started[0] = cell_index
+
+    executor = Execute(timeout=int(timeout), interrupt_on_timeout=True, allow_errors=True,
+                       extra_arguments=["--HistoryManager.hist_file=:memory:"],
+                       on_cell_start=on_cell_start)
+    previous = os.environ.get("NBGRADER_EXECUTION")
+    os.environ["NBGRADER_EXECUTION"] = "autograde"
+    try:
+        executor.preprocess(nb, resources)
+        return len(nb.cells), ""
+    except DeadKernelError:
+        what = "the kernel died"
+    except CellTimeoutError:  # no answer even after the interrupt (e.g. SIGINT ignored)
+        what = f"the kernel stopped responding (the {timeout} s limit per cell passed and an interrupt did not stop it)"
+    except Exception as exc:  # anything else that ends a run: report it, grade what ran
+        what = f"the run stopped ({type(exc).__name__}: {exc})"
+    finally:
+        if previous is None:
+            os.environ.pop("NBGRADER_EXECUTION", None)
+        else:
+            os.environ["NBGRADER_EXECUTION"] = previous
+    at = started[0]
+    if at < 0:
+        return 0, f"{what} while starting the kernel; no cell ran"
+    return at, f"{what} while running cell {at + 1} (`{_first_line(nb.cells[at])}`); the cells after it did not run"
+
+
+@dataclass
+class _Run:
+    """A submission after its run: its graded cells by grade_id and where the run stopped."""
+
+    nb: NotebookNode
+    submitted: set[str]
+    stopped_at: int
+    note: str
+    timeout: int
+
+    def __post_init__(self) -> None:
+        self.index = {c.metadata["nbgrader"]["grade_id"]: i for i, c in enumerate(self.nb.cells)
+                      if "grade_id" in c.metadata.get("nbgrader", {})}
+
+    def cell(self, grade_id: str) -> NotebookNode | None:
+        return self.nb.cells[self.index[grade_id]] if grade_id in self.index else None
+
+
+def _timed_out(cell: NotebookNode | None) -> bool:
+    return cell is not None and any(e.get("ename") == "CellTimeoutError" for e in _errors(cell))
+
+
+def _score(ex: Exercise, run: _Run) -> tuple[float | None, str, str]:
+    """(points, status, message) of one graded cell after the run."""
+    cell = run.cell(ex.grade_id)
+    if ex.manual:
+        if ex.grade_id not in run.submitted or cell is None:
+            return 0.0, UNANSWERED, "the answer cell was deleted"
+        if _unchanged(cell):
+            return 0.0, UNANSWERED, "no answer written"
+        return None, MANUAL, ""
+    if cell is None:
+        return 0.0, ERROR, "the check cell is missing and could not be restored"
+    i = run.index[ex.grade_id]
+    if i >= run.stopped_at:
+        return 0.0, (CRASHED if i == run.stopped_at else NOT_RUN), run.note
+    points, _ = utils.determine_grade(cell)
+    errors = _errors(cell)
+    if not errors and points == ex.max_points:
+        return points, PASSED, ""
+    message = _error_message(errors[0]) if errors else "".join(
+        o.get("text", "") for o in cell.outputs if o.get("name") == "stderr").strip()
+    deleted = [s for s in ex.solutions if s not in run.submitted]
+    solutions = [run.cell(s) for s in ex.solutions if s not in deleted]
+    if deleted:
+        return points, UNANSWERED, f"the solution cell was deleted ({', '.join(deleted)}); the check says: {message}"
+    if any(_unchanged(c) for c in solutions):
+        return points, UNANSWERED, message
+    if _timed_out(cell) or any(_timed_out(c) for c in solutions):
+        where = "the check (calling your code)" if _timed_out(cell) else "your solution cell"
+        return points, TIMEOUT, f"{where} did not finish within the {run.timeout} s limit per cell: is there an endless loop?"
+    if not errors:
+        return points, PARTIAL if points else FAILED, message
+    name = errors[0].get("ename", "")
+    if name == "NotImplementedError" or "not implemented" in message:
+        return points, UNANSWERED, message
+    raised = [_error_message(e) for c in solutions if c is not None for e in _errors(c)]
+    if raised:
+        message = f"your solution cell raised {raised[0]}; the check then failed with: {message}"
+    return points, (FAILED if name in ("CheckFailed", "AssertionError") else ERROR), message
+
+
+def grade_notebook(path: Path, student: str, course: Course, notebook: str | None = None,
+                   timeout: int = DEFAULT_TIMEOUT) -> NotebookResult:
+    """Grade one submitted notebook against the course's source notebook of the same name."""
+    notebook = notebook or Path(path).stem
+    exs = course.exercises[notebook]
+    start = time.perf_counter()
+    resources = course.resources(notebook, student)
+    try:
+        nb = nbformat.read(path, as_version=4)
+        submitted = _grade_ids(nb)
+        for pp in (ClearOutput(), DeduplicateIds(), OverwriteKernelspec(),
+                   RestoreCells(add_missing_cells=True, order=course.order(notebook)), CheckCellMetadata()):
+            nb, resources = pp.preprocess(nb, resources)
+    except Exception as exc:
+        message = f"the notebook could not be read ({type(exc).__name__}: {exc})"
+        grades = [Grade(student, notebook, e.grade_id, 0.0, e.max_points, UNREADABLE, message, e.title, manual=e.manual)
+                  for e in exs]
+        return NotebookResult(student, notebook, grades, None, message, time.perf_counter() - start)
+
+    stopped_at, note = execute(nb, resources, timeout)
+    for pp in (IgnorePattern(pattern=WARNING_PATTERN, enabled=True), LimitOutput()):
+        nb, resources = pp.preprocess(nb, resources)
+    run = _Run(nb, submitted, stopped_at, note, timeout)
+    grades = []
+    for ex in exs:
+        points, status, message = _score(ex, run)
+        answer = run.cell(ex.grade_id).source if status == MANUAL else ""
+        grades.append(Grade(student, notebook, ex.grade_id, points, ex.max_points, status, message, ex.title,
+                            answer, ex.manual))
+    return NotebookResult(student, notebook, grades, nb, note, time.perf_counter() - start)
+
+
+def find_submissions(submissions: Path) -> dict[str, dict[str, Path]]:
+    """``{student: {notebook name: path}}`` for the layout ``<dir>/<student>/<NN_topic>.ipynb``."""
+    found = {}
+    for folder in sorted(p for p in Path(submissions).iterdir() if p.is_dir()):
+        if folder.name.startswith((".", "_")):
+            continue
+        found[folder.name] = {p.stem: p for p in sorted(folder.glob("*.ipynb"))}
+    return found
+
+
+def default_out(submissions: Path) -> Path:
+    """``<submissions>-graded`` beside the submissions folder."""
+    submissions = Path(submissions).resolve()
+    return submissions.parent / f"{submissions.name}-graded"
+
+
+def resolve_notebooks(names: Sequence[str], sources: dict[str, Path]) -> list[str]:
+    """Notebook names from full stems or their ``NN`` prefixes."""
+    chosen = []
+    for name in names:
+        stem = Path(name).stem
+        match = [s for s in sources if s == stem or s.split("_", 1)[0] == stem]
+        if not match:
+            raise ValueError(f"no course notebook called {name!r}; known: {', '.join(sources)}")
+        chosen += [m for m in match if m not in chosen]
+    return chosen
+
+
+@dataclass
+class GradingRun:
+    """Everything one ``grade`` call produced."""
+
+    out: Path
+    results: list[NotebookResult] = field(default_factory=list)
+
+    @property
+    def grades(self) -> list[Grade]:
+        return [g for r in self.results for g in r.grades]
+
+
+def grade(submissions: Path, out: Path | None = None, source_dir: Path = SOURCE_DIR,
+          timeout: int = DEFAULT_TIMEOUT, force: bool = False,
+          notebooks: Sequence[str] | None = None, log=sys.stdout) -> GradingRun:
+    """Grade every ``<submissions>/<student>/<NN_topic>.ipynb``; write the CSV and feedback.
+
+    Writes ``<out>/grades.csv``, ``<out>/feedback/<student>/<NN_topic>.md`` and the notebooks
+    as they ran, ``<out>/autograded/<student>/<NN_topic>.ipynb``. ``out`` defaults to
+    ``<submissions>-graded``; a non-empty ``out`` is refused unless ``force``. Graded are
+    ``notebooks`` (names or ``NN`` prefixes) or else every course notebook that someone
+    submitted; a student without one of them gets its rows as "missing".
+    """
+    from .report import write_csv, write_feedback, write_notebook
+
+    submissions = Path(submissions)
+    if not submissions.is_dir():
+        raise FileNotFoundError(f"no submissions folder {submissions}")
+    out = Path(out) if out else default_out(submissions)
+    if out.exists() and any(out.iterdir()) and not force:
+        raise RefuseOverwrite(f"{out} already holds files (grades.csv, feedback/ ...) that would be overwritten: "
+                              f"choose another output folder (--out, make grade OUT=...) or pass --force (FORCE=1)")
+    found = find_submissions(submissions)
+    if not found:
+        raise FileNotFoundError(f"no student folders in {submissions} (expected {submissions}/<student>/<NN_topic>.ipynb)")
+    sources = {p.stem: p for p in numbered_notebooks(source_dir)}
+    submitted = sorted({name for files in found.values() for name in files})
+    for name in submitted:
+        if name not in sources:
+            print(f"warning: {name}.ipynb is not a course notebook of {source_dir}; not graded", file=sys.stderr)
+    names = resolve_notebooks(notebooks, sources) if notebooks else [n for n in submitted if n in sources]
+    if not names:
+        raise FileNotFoundError(f"no course notebooks among the submissions in {submissions}")
+
+    run = GradingRun(out)
+    out.mkdir(parents=True, exist_ok=True)
+    with Course([sources[n] for n in names]) as course:
+        for student, files in found.items():
+            for name in names:
+                if name not in files:
+                    grades = [Grade(student, name, e.grade_id, 0.0, e.max_points, MISSING, "not submitted",
+                                    e.title, manual=e.manual) for e in course.exercises[name]]
+                    run.results.append(NotebookResult(student, name, grades, note="not submitted"))
+                    continue
+                result = grade_notebook(files[name], student, course, name, timeout)
+                run.results.append(result)
+                write_feedback(result, out / "feedback" / student / f"{name}.md")
+                if result.executed is not None:
+                    write_notebook(result.executed, out / "autograded" / student / f"{name}.ipynb")
+                auto = [g for g in result.grades if not g.manual]
+                got = sum(g.points or 0 for g in auto)
+                print(f"{student}/{name}: {got:g}/{sum(g.max_points for g in auto):g} auto-graded points"
+                      f" ({result.seconds:.1f} s){'; ' + result.note if result.note else ''}", file=log)
+    write_csv(run.grades, out / "grades.csv")
+    print(f"grades: {out / 'grades.csv'}; feedback: {out / 'feedback'}/<student>/", file=log)
+    return run
