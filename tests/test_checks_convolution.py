@@ -79,6 +79,23 @@ def test_strided_wrong_answers(wrong, hint):
         check_correlate2d_strided(wrong)
 
 
+def test_cases_have_asymmetric_kernels_and_floor_matters():
+    from cnnlib.checks.convolution import _strided_cases
+
+    cases = _strided_cases(hidden=True)
+    assert all(not np.array_equal(k, k[::-1, ::-1]) for _, k, _ in cases)
+    assert any((im.shape[0] - k.shape[0]) % s for im, k, s in cases[:3])   # rounding down is tested publicly
+
+
+def test_strided_transposed_non_square_output():
+    def transposed_when_not_square(im, k, s):
+        out = _loop(im, k, s)
+        return out.T if out.shape[0] != out.shape[1] else out
+
+    with pytest.raises(CheckFailed, match="first axis is the height"):
+        check_correlate2d_strided(transposed_when_not_square, hidden=True)  # (2, 3) comes back (3, 2)
+
+
 def test_conv_constants_match_pytorch():
     conv = nn.Conv2d(3, 6, kernel_size=5, stride=2)
     out = conv(torch.zeros(CONV_INPUT))

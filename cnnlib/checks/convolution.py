@@ -16,10 +16,6 @@ from ..ops.signal import convolve2d, correlate2d
 from .core import NOT_IMPLEMENTED, CheckFailed, _to_np, passed
 
 
-def _out_size(n: int, k: int, s: int) -> int:
-    return (n - k) // s + 1
-
-
 def _reference(image: np.ndarray, kernel: np.ndarray, stride: int) -> np.ndarray:
     return correlate2d(image, kernel)[::stride, ::stride]
 
@@ -36,10 +32,7 @@ def _strided_cases(hidden: bool) -> list[tuple[np.ndarray, np.ndarray, int]]:
              (r(9, 10), r(2, 3), 3)]     # 3 x 3
     if hidden:
         cases += [(r(6, 6), r(3, 3), 2), (r(4, 11), r(1, 4), 3), (r(7, 7), r(3, 3), 1), (r(3, 3), r(3, 3), 2)]
-    for _, k, _ in cases:                 # make sure no kernel equals its own flip
-        if np.array_equal(k, k[::-1, ::-1]):
-            k[0, 0] += 1.0
-    return cases
+    return cases    # no kernel equals its own flip (tested), so a flipped kernel shows
 
 
 def check_correlate2d_strided(fn: Callable[..., Any], hidden: bool = False) -> None:
