@@ -1,0 +1,340 @@
+"""Checks for the exercises of notebooks 09-11 (batch normalization, ResNet, DenseNet).
+
+Each check computes the right answer with PyTorch or cnnlib and, when the learner's
+answer differs, tries the typical mistakes one by one to name the likely one
+(unbiased variance in batch norm, the ReLU before the addition in a residual block,
+a shortcut without the stride, channels that "double" in a dense block, ...).
+"""
+from __future__ import annotations
+
+import numbers
+from typing import Any, Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .core import NOT_IMPLEMENTED, CheckFailed, expect_true, passed
+
+
+def _is_stub(value: Any) -> bool:
+    return value is None or value is ...
+
+
+def _call(fn: Callable, what: str, *args: Any) -> Any:
+    try:
+        return fn(*args)
+    except NotImplementedError:
+        raise CheckFailed(NOT_IMPLEMENTED.format(what=what)) from None
+
+
+def _close(a: Any, b: torch.Tensor, atol: float = 1e-4) -> bool:
+    return isinstance(a, torch.Tensor) and a.shape == b.shape and torch.allclose(a.float(), b.float(), atol=atol, rtol=1e-4)
+
+
+def _int_answer(value: Any, what: str) -> int:
+    if _is_stub(value):
+        raise CheckFailed(NOT_IMPLEMENTED.format(what=what).replace("`raise NotImplementedError()` line",
+                                                                    "`...`"))
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        else:
+            raise CheckFailed(f"{what} should be a whole number (an int), got {value!r}")
+    return int(value)
+
+
+# ----------------------------------------------------------------- 09: batch norm forward
+def _bn_reference(x: torch.Tensor, gamma: torch.Tensor, beta: torch.Tensor, eps: float) -> torch.Tensor:
+    return F.batch_norm(x, None, None, gamma, beta, training=True, eps=eps)
+
+
+def _bn_variants(x: torch.Tensor, gamma: torch.Tensor, beta: torch.Tensor, eps: float) -> list[tuple[torch.Tensor, str]]:
+    g, b = gamma[None, :, None, None], beta[None, :, None, None]
+    mean = x.mean(dim=(0, 2, 3), keepdim=True)
+    var_b = x.var(dim=(0, 2, 3), unbiased=False, keepdim=True)
+    var_u = x.var(dim=(0, 2, 3), unbiased=True, keepdim=True)
+    std_b = x.std(dim=(0, 2, 3), unbiased=False, keepdim=True)
+    out = [
+        (g * (x - mean) / torch.sqrt(var_u + eps) + b,
+         "this is the unbiased variance (divided by m - 1); batch norm normalizes with the biased "
+         "variance, the mean of (x - mean)^2 over the m = N*H*W values (unbiased=False). "
+         "The unbiased one is only used to update running_var"),
+        (g * (x - mean) / (std_b + eps) + b,
+         "eps goes inside the square root: (x - mean) / sqrt(var + eps)"),
+        (g * (x - mean) / torch.sqrt(var_b) + b, "eps is missing: divide by sqrt(var + eps)"),
+        ((x - mean) / torch.sqrt(var_b + eps),
+         "gamma and beta are missing: scale by gamma and shift by beta after normalizing"),
+        ((x - mean) / torch.sqrt(var_b + eps) * b + g, "gamma and beta are swapped: y = gamma * x_hat + beta"),
+    ]
+    for dims, hint in [((0,), "the statistics are over the batch axis only: average over N, H and W (dim=(0, 2, 3)), one mean per channel"),
+                       ((1, 2, 3), "these are per-sample statistics (layer norm): batch norm averages over N, H and W, one mean per channel"),
+                       ((0, 1, 2, 3), "one mean and variance for the whole tensor: batch norm keeps one per channel (dim=(0, 2, 3))")]:
+        m = x.mean(dim=dims, keepdim=True)
+        v = x.var(dim=dims, unbiased=False, keepdim=True)
+        out.append((g * (x - m) / torch.sqrt(v + eps) + b, hint))
+    return out
+
+
+def check_batchnorm_forward(fn: Callable[..., torch.Tensor], hidden: bool = False) -> None:
+    """``fn(x, gamma, beta, eps)``: batch norm in training mode, x: (N, C, H, W) -> (N, C, H, W).
+
+    Compared with ``F.batch_norm(..., training=True)``.
+    """
+    gen = torch.Generator().manual_seed(1)
+    shapes = [(4, 3, 5, 5), (2, 2, 1, 3)] + ([(8, 5, 3, 2), (3, 1, 4, 4)] if hidden else [])
+    for shape in shapes:
+        c = shape[1]
+        x = torch.randn(shape, generator=gen) * 3 + 2
+        gamma = torch.rand(c, generator=gen) + 0.5
+        beta = torch.randn(c, generator=gen)
+        eps = 1e-5 if shape[0] > 2 else 0.1   # a large eps makes its place visible
+        got = _call(fn, "batchnorm_forward", x.clone(), gamma.clone(), beta.clone(), eps)
+        expected = _bn_reference(x, gamma, beta, eps)
+        if _is_stub(got):
+            raise CheckFailed(NOT_IMPLEMENTED.format(what="batchnorm_forward"))
+        if isinstance(got, tuple):
+            raise CheckFailed("batchnorm_forward should return one tensor y, not a tuple")
+        if not isinstance(got, torch.Tensor):
+            raise CheckFailed(f"batchnorm_forward should return a tensor, got {type(got).__name__}")
+        if got.shape != expected.shape:
+            raise CheckFailed(f"for x of shape {shape} the output has shape {tuple(got.shape)}, expected {shape}: "
+                              "batch norm keeps the shape; use keepdim=True (or [None, :, None, None]) to broadcast")
+        if not _close(got, expected):
+            hint = next((h for v, h in _bn_variants(x, gamma, beta, eps) if _close(got, v)), None)
+            diff = (got - expected).abs().max().item()
+            raise CheckFailed(f"for x of shape {shape} the output differs from F.batch_norm by up to {diff:.3g}"
+                              + (f": {hint}" if hint else ": y = gamma * (x - mean) / sqrt(var + eps) + beta, "
+                                 "with mean and (biased) var per channel over N, H and W"))
+    passed("batchnorm_forward")
+
+
+# ------------------------------------------------------------ 09: parameters and buffers
+def check_bn_counts(params: Any, buffers: Any, channels: int = 64) -> None:
+    """Learnable parameters and buffer values of ``nn.BatchNorm2d(channels)``."""
+    params = _int_answer(params, "bn_params")
+    buffers = _int_answer(buffers, "bn_buffers")
+    bn = nn.BatchNorm2d(channels)
+    exp_p = sum(p.numel() for p in bn.parameters())
+    exp_b = sum(b.numel() for b in bn.buffers())
+    if params != exp_p:
+        hints = {channels: "there are two learned vectors per channel: gamma (weight) and beta (bias)",
+                 4 * channels: "running_mean and running_var are buffers, not parameters: the optimizer never updates them",
+                 4 * channels + 1: "running statistics are buffers, not parameters"}
+        raise CheckFailed(f"bn_params is {params}, expected {exp_p}" + (f": {hints[params]}" if params in hints else
+                                                                         ": gamma and beta, C values each"))
+    if buffers != exp_b:
+        hints = {2 * channels: "also count num_batches_tracked, one integer (look at bn.state_dict())",
+                 channels: "running_mean and running_var have C values each"}
+        raise CheckFailed(f"bn_buffers is {buffers}, expected {exp_b}" + (f": {hints[buffers]}" if buffers in hints else
+                                                                            ": list them with dict(bn.named_buffers())"))
+    passed("BatchNorm2d counts")
+
+
+# ---------------------------------------------------------------- 10: residual block
+def _map_weights(student: nn.Module, ref: nn.Module) -> None:
+    """Copy the reference block's parameters and buffers into the student's, by role."""
+    pairs = [("conv1", ref.conv1), ("bn1", ref.bn1), ("conv2", ref.conv2), ("bn2", ref.bn2)]
+    for name, ref_mod in pairs:
+        mod = getattr(student, name, None)
+        if not isinstance(mod, type(ref_mod)):
+            raise CheckFailed(f"the block needs an attribute {name} of type {type(ref_mod).__name__} "
+                              "(keep the layers the template creates)")
+        mod.load_state_dict(ref_mod.state_dict())
+    sc = student.shortcut
+    if ref.downsample is None:
+        if isinstance(sc, nn.Module) and any(True for _ in sc.parameters()):
+            raise CheckFailed("when the input and output shapes are the same (stride 1, same channels) the "
+                              "shortcut is the identity: use nn.Identity(), no projection")
+        return
+    convs = [m for m in sc.modules() if isinstance(m, nn.Conv2d)] if isinstance(sc, nn.Module) else []
+    bns = [m for m in sc.modules() if isinstance(m, nn.BatchNorm2d)] if isinstance(sc, nn.Module) else []
+    if len(convs) != 1:
+        raise CheckFailed("when the block changes the shape (stride 2 or more channels) the shortcut must be a "
+                          "projection: nn.Sequential(nn.Conv2d(in, out, 1, stride=stride, bias=False), nn.BatchNorm2d(out))")
+    conv = convs[0]
+    ref_conv = ref.downsample[0]
+    if conv.kernel_size != (1, 1):
+        raise CheckFailed(f"the projection uses a {conv.kernel_size[0]}x{conv.kernel_size[1]} kernel: it is a 1x1 "
+                          "convolution (it only matches channels and, with its stride, the size)")
+    if conv.stride != ref_conv.stride:
+        raise CheckFailed(f"the shortcut's stride is {conv.stride[0]}, the block's is {ref_conv.stride[0]}: "
+                          "give the 1x1 convolution the block's stride, or x and F(x) have different H and W")
+    if conv.out_channels != ref_conv.out_channels or conv.in_channels != ref_conv.in_channels:
+        raise CheckFailed(f"the projection maps {conv.in_channels} -> {conv.out_channels} channels, expected "
+                          f"{ref_conv.in_channels} -> {ref_conv.out_channels}")
+    if conv.bias is not None:
+        raise CheckFailed("the projection convolution has a bias: use bias=False (the BatchNorm after it has its own shift)")
+    if len(bns) != 1:
+        raise CheckFailed("the projection needs a BatchNorm2d after its 1x1 convolution")
+    conv.load_state_dict(ref_conv.state_dict())
+    bns[0].load_state_dict(ref.downsample[1].state_dict())
+
+
+def check_residual_block(block_cls: type[nn.Module], hidden: bool = False) -> None:
+    """``block_cls(in_channels, out_channels, stride)`` behaves as a ResNet basic block.
+
+    Tried on an identity-shortcut case and a projection case (stride 2, more channels),
+    in eval mode with random BatchNorm statistics, against :class:`cnnlib.models.resnet.BasicBlock`.
+    """
+    from ..models.resnet import BasicBlock
+
+    cases = [(8, 8, 1), (8, 16, 2)] + ([(4, 12, 1), (6, 6, 2)] if hidden else [])
+    gen = torch.Generator().manual_seed(2)
+    for cin, cout, stride in cases:
+        torch.manual_seed(3)
+        ref = BasicBlock(cin, cout, stride)
+        for m in ref.modules():
+            if isinstance(m, nn.BatchNorm2d):
+                m.running_mean.normal_(0, 0.5, generator=gen)
+                m.running_var.uniform_(0.5, 2.0, generator=gen)
+                m.weight.data.uniform_(0.5, 1.5, generator=gen)
+                m.bias.data.normal_(0, 0.5, generator=gen)
+        ref.eval()
+        try:
+            student = block_cls(cin, cout, stride)
+        except NotImplementedError:
+            raise CheckFailed(NOT_IMPLEMENTED.format(what="ResidualBlock")) from None
+        if _is_stub(getattr(student, "shortcut", None)):
+            raise CheckFailed("self.shortcut is not set yet: replace the `...` with nn.Identity() or a projection")
+        _map_weights(student, ref)
+        student.eval()
+        x = torch.randn(2, cin, 8, 8, generator=gen)
+        what = f"ResidualBlock({cin}, {cout}, stride={stride})"
+        with torch.no_grad():
+            try:
+                got = student(x)
+            except NotImplementedError:
+                raise CheckFailed(NOT_IMPLEMENTED.format(what="ResidualBlock.forward")) from None
+            except RuntimeError as err:
+                if "size of tensor" in str(err) or "must match" in str(err):
+                    raise CheckFailed(f"{what}: F(x) and the shortcut have different shapes at the addition "
+                                      f"({err}); a block with stride 2 or new channel counts needs the projection "
+                                      "shortcut, with the same stride") from None
+                raise
+            expected = ref(x)
+            if _is_stub(got):
+                raise CheckFailed(NOT_IMPLEMENTED.format(what="ResidualBlock.forward"))
+            if not isinstance(got, torch.Tensor) or got.shape != expected.shape:
+                shape = tuple(got.shape) if isinstance(got, torch.Tensor) else type(got).__name__
+                raise CheckFailed(f"{what} returned {shape}, expected shape {tuple(expected.shape)}")
+            if not _close(got, expected):
+                fx, sx = ref.residual(x), ref.shortcut(x)
+                no_mid_relu = ref.bn2(ref.conv2(ref.bn1(ref.conv1(x))))
+                variants = [
+                    (F.relu(fx), "the shortcut is missing: add shortcut(x) to F(x) before the last ReLU"),
+                    (F.relu(fx) + sx, "the ReLU comes before the addition: compute F(x) + shortcut(x) first, then the ReLU"),
+                    (fx + sx, "the final ReLU after the addition is missing"),
+                    (F.relu(no_mid_relu + sx), "F(x) needs a ReLU between bn1 and conv2"),
+                ]
+                hint = next((h for v, h in variants if _close(got, v)), None)
+                raise CheckFailed(f"{what} gives different values from a ResNet basic block"
+                                  + (f": {hint}" if hint else ": out = relu(bn2(conv2(relu(bn1(conv1(x))))) + shortcut(x))"))
+    passed("ResidualBlock")
+
+
+def block_params(in_channels: int, out_channels: int, stride: int) -> int:
+    """Parameters of a ResNet basic block (convs without bias, BN, projection if needed)."""
+    from ..models.resnet import BasicBlock
+
+    return sum(p.numel() for p in BasicBlock(in_channels, out_channels, stride).parameters())
+
+
+def check_block_params(answer: Any, in_channels: int = 64, out_channels: int = 128, stride: int = 2) -> None:
+    """Parameters of ``BasicBlock(64, 128, stride=2)`` (with its projection shortcut)."""
+    got = _int_answer(answer, "block_params")
+    expected = block_params(in_channels, out_channels, stride)
+    conv = 9 * in_channels * out_channels + 9 * out_channels * out_channels
+    proj = in_channels * out_channels
+    bn = 2 * out_channels
+    mistakes = {
+        conv + 2 * bn: "the projection shortcut is missing: the block changes the shape, so its shortcut "
+                       f"is a 1x1 convolution ({in_channels}*{out_channels} weights) plus a BatchNorm",
+        conv + 2 * bn + proj: "the projection's BatchNorm is missing (2 * C_out parameters)",
+        conv + proj: "the BatchNorm layers are missing: each has 2 * C_out parameters (gamma, beta)",
+        conv: "count the projection shortcut (1x1 conv) and the BatchNorm layers (2 * C_out each)",
+        expected + 3 * out_channels: "the convolutions have no bias here (bias=False, BatchNorm follows)",
+        9 * in_channels * out_channels * 2 + 3 * bn + proj: "the second 3x3 convolution maps C_out -> C_out channels, not C_in -> C_out",
+        expected + 6 * out_channels: "BatchNorm's running_mean/running_var are buffers, not parameters",
+    }
+    if got != expected:
+        raise CheckFailed(f"block_params is {got}, expected {expected}"
+                          + (f": {mistakes[got]}" if got in mistakes else
+                             ": add the two 3x3 convolutions, the 1x1 projection and three BatchNorm layers"))
+    passed("block_params")
+
+
+# ---------------------------------------------------------------------- 11: DenseNet
+def check_dense_channels(after_block: Any, after_transition: Any, size_after_transition: Any) -> None:
+    """DenseNet-121's first dense block and transition: C0 = 64, k = 32, 6 layers, 56x56 input."""
+    c0, k, n, size = 64, 32, 6, 56
+    after_block = _int_answer(after_block, "after_block")
+    after_transition = _int_answer(after_transition, "after_transition")
+    size_after_transition = _int_answer(size_after_transition, "size_after_transition")
+    exp_block = c0 + n * k
+    mistakes = {
+        n * k: "the block's output also contains its input: C0 + l * k, not l * k",
+        c0 * 2 ** n: "channels do not double per layer: each layer adds k channels (linear growth, C0 + l * k)",
+        c0 + k: "that is after one layer; the block has 6, each adding k = 32",
+        c0 + (n - 1) * k: "all 6 layers add k channels each (the last layer's output is concatenated too)",
+        c0 * k: "channels are added, not multiplied: C0 + l * k",
+    }
+    if after_block != exp_block:
+        raise CheckFailed(f"after_block is {after_block}, expected {exp_block}"
+                          + (f": {mistakes[after_block]}" if after_block in mistakes else ": C0 + l * k"))
+    exp_trans = exp_block // 2
+    if after_transition != exp_trans:
+        hint = {exp_block: "the transition's 1x1 convolution compresses by 0.5 (DenseNet-BC): half the channels",
+                c0: "the transition halves the block's output channels; it does not return to C0"}.get(after_transition)
+        raise CheckFailed(f"after_transition is {after_transition}, expected {exp_trans}"
+                          + (f": {hint}" if hint else ": floor(0.5 * channels after the block)"))
+    if size_after_transition != size // 2:
+        hint = {size: "the 2x2 average pooling with stride 2 halves H and W"}.get(size_after_transition)
+        raise CheckFailed(f"size_after_transition is {size_after_transition}, expected {size // 2}"
+                          + (f": {hint}" if hint else ": 56 -> 2x2 average pooling, stride 2"))
+    passed("dense channels")
+
+
+def check_dense_forward(fn: Callable[[torch.Tensor, nn.ModuleList], torch.Tensor], hidden: bool = False) -> None:
+    """``fn(x, layers)``: the forward pass of a dense block.
+
+    Each layer gets the concatenation of x and all earlier outputs and returns k new
+    channels; the result is the concatenation of x and all outputs:
+    (N, C0, H, W) -> (N, C0 + L * k, H, W).
+    """
+    from ..models.densenet import DenseBlock
+
+    cases = [(2, 6, 4, 5), (3, 6, 3, 4)] + ([(1, 5, 7, 3), (4, 4, 2, 1)] if hidden else [])
+    for n_layers, c0, k, size in cases:
+        torch.manual_seed(4)
+        block = DenseBlock(n_layers, c0, k, bn_size=2).eval()
+        layers = nn.ModuleList(block.children())
+        x = torch.randn(2, c0, size, size)
+        expected_shape = (2, c0 + n_layers * k, size, size)
+        with torch.no_grad():
+            try:
+                got = fn(x, layers)
+            except NotImplementedError:
+                raise CheckFailed(NOT_IMPLEMENTED.format(what="dense_block_forward")) from None
+            except RuntimeError as err:
+                raise CheckFailed(f"with {n_layers} layers, C0 = {c0}, k = {k} a layer got an input with the wrong "
+                                  f"number of channels ({str(err).splitlines()[0]}): layer i expects C0 + i * k "
+                                  "channels, the concatenation of x and ALL earlier outputs, not just the last one") from None
+            expected = block(x)
+            if _is_stub(got):
+                raise CheckFailed(NOT_IMPLEMENTED.format(what="dense_block_forward"))
+            if not isinstance(got, torch.Tensor):
+                raise CheckFailed(f"dense_block_forward should return a tensor, got {type(got).__name__}")
+            if tuple(got.shape) != expected_shape:
+                c = got.shape[1] if got.ndim == 4 else None
+                hint = {k: "only the last layer's output is returned: return the concatenation of x and every layer's output",
+                        n_layers * k: "the block's input x is part of its output too: torch.cat([x, out_1, ..., out_L], dim=1)",
+                        c0: "the outputs are added, not concatenated: DenseNet uses torch.cat(..., dim=1)"}.get(c)
+                if got.ndim == 4 and got.shape[1] == 2 and got.shape[0] != 2:
+                    hint = "concatenate along the channel axis, dim=1"
+                raise CheckFailed(f"with {n_layers} layers, C0 = {c0}, k = {k}: output shape {tuple(got.shape)}, expected "
+                                  f"{expected_shape}" + (f": {hint}" if hint else ": C0 + L * k channels"))
+            expect_true(_close(got, expected),
+                        f"with {n_layers} layers, C0 = {c0}, k = {k}: the shape is right but the values differ: keep the "
+                        "order [x, out_1, ..., out_L] and feed each layer torch.cat of everything before it")
+    passed("dense_block_forward")
