@@ -1,0 +1,242 @@
+"""Checks for the exercises of notebooks 06 (AlexNet), 07 (VGG) and 08 (NiN / GoogLeNet).
+
+Each check passes quietly (printing one line) or raises :class:`CheckFailed` with a hint
+that names the likely mistake.
+"""
+from __future__ import annotations
+
+import inspect
+from typing import Any, Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .core import NOT_IMPLEMENTED, CheckFailed, check_cases, expect_equal, expect_true, passed
+
+
+def _is_stub(answer: Any) -> bool:
+    return answer is None or answer is ...
+
+
+def _number(answer: Any, what: str) -> int:
+    if _is_stub(answer):
+        raise CheckFailed(NOT_IMPLEMENTED.format(what=what).replace("the `raise NotImplementedError()` line", "`...`"))
+    if isinstance(answer, torch.Tensor) and answer.numel() == 1:
+        answer = answer.item()
+    if isinstance(answer, float) and answer.is_integer():
+        answer = int(answer)
+    if not isinstance(answer, int) or isinstance(answer, bool):
+        raise CheckFailed(f"{what} should be a whole number (an int), got {answer!r}")
+    return answer
+
+
+# ----------------------------------------------------------------------------- notebook 06
+def check_grouped_conv_params(answer: Any) -> None:
+    """Parameters of AlexNet's conv4: 384 filters, 3x3, on 384 channels, groups=2, with biases."""
+    got = _number(answer, "conv4_params")
+    weights = 3 * 3 * (384 // 2) * 384
+    expected = weights + 384
+    hints = {
+        3 * 3 * 384 * 384 + 384: "that is a full convolution: with groups=2 each filter sees only 384 / 2 = 192 "
+                                 "input channels, so the weights halve",
+        3 * 3 * 384 * 384: "that is a full convolution without biases: with groups=2 each filter sees only "
+                           "192 input channels, and each of the 384 filters has a bias",
+        weights: "the weights are right; add the biases: one per filter (384)",
+        weights + 192: "each of the 384 filters has its own bias, not one per filter of one GPU",
+        weights // 2 + 192: "that is one GPU's half of the layer; the layer has both halves",
+        weights // 2: "that is one GPU's half of the layer, without biases; count both halves and the 384 biases",
+    }
+    expect_equal(got, expected, "conv4_params", hints.get(got, "weights = kH * kW * (C_in / groups) * C_out, plus C_out biases"))
+    passed("conv4_params")
+
+
+def _lrn_reference(a: torch.Tensor, n: int, k: float, alpha: float, beta: float) -> torch.Tensor:
+    return nn.LocalResponseNorm(n, alpha=alpha * n, beta=beta, k=k)(a)
+
+
+def _lrn_variants(a: torch.Tensor, n: int, k: float, alpha: float, beta: float) -> dict[str, torch.Tensor]:
+    """Typical wrong versions of the paper's LRN and the hint each one earns."""
+    sq = F.pad(a ** 2, (0, 0, 0, 0, n // 2, (n - 1) // 2))
+    centred = torch.stack([sq[:, c:c + n].sum(1) for c in range(a.shape[1])], dim=1)
+    ahead = F.pad(a ** 2, (0, 0, 0, 0, 0, n - 1))
+    forward = torch.stack([ahead[:, c:c + n].sum(1) for c in range(a.shape[1])], dim=1)
+    raw = F.pad(a, (0, 0, 0, 0, n // 2, (n - 1) // 2))
+    raw_sums = torch.stack([raw[:, c:c + n].sum(1) for c in range(a.shape[1])], dim=1)
+    spatial = F.avg_pool2d(a ** 2, n, stride=1, padding=n // 2, count_include_pad=True) * n * n
+    return {
+        "you divided alpha by n (the mean of the squares, PyTorch's convention); the paper multiplies "
+        "alpha by the *sum* of the squares": a / (k + alpha / n * centred) ** beta,
+        "the power beta is missing: divide by (k + alpha * sum) ** beta": a / (k + alpha * centred),
+        "the window must be centred on channel c (from c - n//2 to c + n//2), not start at c":
+            a / (k + alpha * forward) ** beta,
+        "square the activations before summing them": a / (k + alpha * raw_sums) ** beta,
+        "LRN sums over neighbouring *channels* at the same pixel (dim=1), not over neighbouring pixels":
+            a / (k + alpha * spatial) ** beta,
+        "the zero channels beyond the edges must count as zeros: pad the channel axis, do not wrap around":
+            a / (k + alpha * sum(torch.roll(a ** 2, s, dims=1) for s in range(-(n // 2), n // 2 + 1))) ** beta,
+    }
+
+
+def check_local_response_norm(fn: Callable[..., torch.Tensor], hidden: bool = False) -> None:
+    """``fn(a, n, k, alpha, beta)``: the paper's LRN across channels, (N, C, H, W) -> same."""
+    try:
+        src = inspect.getsource(fn)
+    except (OSError, TypeError):
+        src = ""
+    if "LocalResponseNorm" in src or "F.local_response_norm" in src or "functional.local_response_norm" in src:
+        raise CheckFailed("local_response_norm should compute the formula itself, without nn.LocalResponseNorm "
+                          "or F.local_response_norm")
+    cases = [((2, 7, 3, 3), 5, 2.0, 1e-4, 0.75), ((1, 4, 2, 5), 3, 1.0, 0.01, 0.5)]
+    if hidden:
+        cases += [((3, 2, 4, 4), 5, 2.0, 0.05, 0.75), ((1, 12, 1, 1), 7, 0.5, 0.02, 1.0)]
+    gen = torch.Generator().manual_seed(0)
+    for shape, n, k, alpha, beta in cases:
+        a = torch.relu(torch.randn(shape, generator=gen)) * 20
+        call = f"local_response_norm(a of shape {shape}, n={n}, k={k}, alpha={alpha}, beta={beta})"
+        try:
+            got = fn(a.clone(), n=n, k=k, alpha=alpha, beta=beta)
+        except NotImplementedError:
+            raise CheckFailed(NOT_IMPLEMENTED.format(what="local_response_norm")) from None
+        if not isinstance(got, torch.Tensor):
+            raise CheckFailed(f"{call} returned a {type(got).__name__}, expected a tensor")
+        expect_equal(tuple(got.shape), shape, f"the shape of {call}", "LRN keeps the shape of its input")
+        expected = _lrn_reference(a, n, k, alpha, beta)
+        if torch.allclose(got, expected, rtol=1e-4, atol=1e-5):
+            continue
+        for hint, wrong in _lrn_variants(a, n, k, alpha, beta).items():
+            if torch.allclose(got, wrong, rtol=1e-4, atol=1e-5):
+                raise CheckFailed(f"{call} is not the paper's LRN: {hint}")
+        diff = (got - expected).abs().max().item()
+        raise CheckFailed(f"{call} differs from the paper's formula (largest difference {diff:.3g}): "
+                          f"b[c] = a[c] / (k + alpha * sum of a[c']**2 for c' in c-n//2 .. c+n//2) ** beta")
+    passed("local_response_norm")
+
+
+# ----------------------------------------------------------------------------- notebook 07
+def check_stacked_rf(fn: Callable[..., int], hidden: bool = False) -> None:
+    """``fn(n, k=3)``: receptive field of ``n`` stacked k x k convolutions with stride 1."""
+    cases = [((1,), {}, 3), ((2,), {}, 5), ((3,), {}, 7), ((2,), {"k": 5}, 9)]
+    if hidden:
+        cases += [((5,), {}, 11), ((4,), {"k": 7}, 25), ((1,), {"k": 1}, 1), ((10,), {"k": 2}, 11)]
+
+    def diagnose(args, kwargs, got, expected):
+        n, k = args[0], kwargs.get("k", 3)
+        if got == n * k:
+            return "neighbouring windows overlap: each extra layer adds k - 1 pixels, not k"
+        if got == n * (k - 1):
+            return "start from one pixel: a single k x k convolution already sees 1 + (k - 1) = k"
+        if got == 2 * n + 1 and k != 3:
+            return "use the kernel size k, not 3"
+        if got == k ** n:
+            return "with stride 1 the field grows by adding k - 1 per layer, not by multiplying"
+        return "each stride-1 layer adds k - 1 to the field of the layer below: 1 + n * (k - 1)"
+
+    check_cases(fn, cases, "stacked_rf", diagnose)
+    passed("stacked_rf")
+
+
+def check_vgg16_fc6_params(answer: Any) -> None:
+    """Parameters (with biases) of VGG16's first dense layer at 224x224 input."""
+    got = _number(answer, "fc6_params")
+    expected = 7 * 7 * 512 * 4096 + 4096
+    hints = {
+        7 * 7 * 512 * 4096: "the weights are right; add one bias per output (4096)",
+        14 * 14 * 512 * 4096 + 4096: "you stopped before the fifth pooling: 224 / 2**5 = 7, so fc6 sees 7x7x512",
+        14 * 14 * 512 * 4096: "you stopped before the fifth pooling (224 / 2**5 = 7), and forgot the biases",
+        512 * 4096 + 4096: "fc6 sees the whole flattened 7x7x512 map: 25,088 inputs, not 512",
+        4096 * 4096 + 4096: "that is fc7 (4096 -> 4096); fc6 takes the flattened 7x7x512 feature map",
+        224 * 224 * 3 * 4096 + 4096: "fc6 comes after the five conv blocks: its input is the 7x7x512 map, not the image",
+        6 * 6 * 512 * 4096 + 4096: "VGG's feature map is 7x7 (224 / 32), not AlexNet's 6x6",
+    }
+    expect_equal(got, expected, "fc6_params", hints.get(got, "params = inputs * outputs + outputs, inputs = 7 * 7 * 512"))
+    passed("fc6_params")
+
+
+# ----------------------------------------------------------------------------- notebook 08
+def _footprint(out: torch.Tensor, x: torch.Tensor, channels: slice) -> int:
+    """Side of the square of input pixels that the centre output pixel of ``channels`` depends on."""
+    h, w = out.shape[-2:]
+    (grad,) = torch.autograd.grad(out[:, channels, h // 2, w // 2].sum(), x, retain_graph=True)
+    rows = grad.abs().sum(dim=(0, 1, 3)).nonzero()
+    return int(rows.max() - rows.min() + 1) if len(rows) else 0
+
+
+def check_inception_block(cls: type, hidden: bool = False) -> None:
+    """``cls(in_channels, c1, c3, c5, pool_proj)``: an Inception block (1x1 | 1x1->3x3 |
+    1x1->5x5 | 3x3 max pool->1x1, each conv followed by ReLU, concatenated along channels)."""
+    from ..models.googlenet import Inception
+
+    configs = [(16, 4, (6, 8), (2, 4), 4, 9)]
+    if hidden:
+        configs += [(8, 2, (4, 6), (2, 2), 2, 7), (32, 16, (8, 16), (4, 8), 8, 5)]
+    for c_in, c1, c3, c5, pool_proj, size in configs:
+        call = f"{cls.__name__}({c_in}, {c1}, {c3}, {c5}, {pool_proj})"
+        try:
+            torch.manual_seed(0)
+            block = cls(c_in, c1, c3, c5, pool_proj)
+            x = torch.rand(8, c_in, size, size, requires_grad=True)
+            out = block(x)
+        except NotImplementedError:
+            raise CheckFailed(NOT_IMPLEMENTED.format(what=cls.__name__)) from None
+        if not isinstance(out, torch.Tensor):
+            raise CheckFailed(f"{call}(x) returned a {type(out).__name__}: forward must return one tensor, "
+                              f"the branches concatenated with torch.cat(..., dim=1)")
+        expected_c = c1 + c3[1] + c5[1] + pool_proj
+        shape = tuple(out.shape)
+        if shape[0] != 8:
+            raise CheckFailed(f"{call} turned a batch of 8 into shape {shape}: concatenate along the channel "
+                              f"axis (dim=1), not the batch axis")
+        if shape[1] == c1 + c3[1] + c5[1] + c_in:
+            raise CheckFailed(f"{call} gives {shape[1]} channels, expected {expected_c}: the pool branch needs its "
+                              f"1x1 projection to pool_proj = {pool_proj} channels")
+        if shape[1] != expected_c:
+            raise CheckFailed(f"{call} gives {shape[1]} channels, expected c1 + c3[1] + c5[1] + pool_proj = "
+                              f"{expected_c}: concatenate the four branch outputs along dim=1")
+        if shape[2:] != (size, size):
+            raise CheckFailed(f"{call} turned a {size}x{size} input into {shape[2]}x{shape[3]}: every branch must "
+                              f"keep the size (padding 1 for 3x3, 2 for 5x5, and stride=1, padding=1 in the pool), "
+                              f"or torch.cat cannot stack them")
+        expect_true(bool((out >= 0).all()), f"{call} has negative outputs: every convolution in the block is "
+                                            f"followed by a ReLU")
+        layout = [("1x1 branch", slice(0, c1), 1), ("3x3 branch", slice(c1, c1 + c3[1]), 3),
+                  ("5x5 branch", slice(c1 + c3[1], c1 + c3[1] + c5[1]), 5),
+                  ("pool branch", slice(c1 + c3[1] + c5[1], expected_c), 3)]
+        for name, channels, side in layout:
+            seen = _footprint(out, x, channels)
+            expect_true(seen == side, f"{call}: output channels {channels.start}..{channels.stop - 1} should be the "
+                                      f"{name} (each output sees {side}x{side} input pixels) but see {seen}x{seen}: "
+                                      f"concatenate in the order 1x1, 3x3, 5x5, pool, and check the kernel sizes")
+        reference = sum(p.numel() for p in Inception(c_in, c1, c3, c5, pool_proj).parameters())
+        got = sum(p.numel() for p in block.parameters())
+        if got != reference:
+            hint = ("the 1x1 reductions in front of the 3x3 and 5x5 convolutions seem to be missing"
+                    if got > reference else "each of the six convolutions has a weight and a bias")
+            raise CheckFailed(f"{call} has {got:,} parameters, expected {reference:,}: {hint}")
+        out.sum().backward()
+        missing = [n for n, p in block.named_parameters() if p.grad is None]
+        expect_true(not missing, f"{call}: no gradient reaches {missing}: is every branch used in forward?")
+    passed(cls.__name__)
+
+
+def check_inception_savings(answer: Any) -> None:
+    """``(with_reductions, without_reductions)``: weights (no biases) of Inception 3b and of
+    the naive block with the same 1x1, 3x3 and 5x5 outputs and no 1x1 reductions."""
+    if _is_stub(answer):
+        raise CheckFailed(NOT_IMPLEMENTED.format(what="savings").replace("the `raise NotImplementedError()` line", "`...`"))
+    if not isinstance(answer, (tuple, list)) or len(answer) != 2:
+        raise CheckFailed(f"savings should be a pair (with_reductions, without_reductions), got {answer!r}")
+    got = (_number(answer[0], "savings[0]"), _number(answer[1], "savings[1]"))
+    with_red = 256 * 128 + (256 * 128 + 9 * 128 * 192) + (256 * 32 + 25 * 32 * 96) + 256 * 64
+    without = 256 * 128 + 9 * 256 * 192 + 25 * 256 * 96
+    expected = (with_red, without)
+    hints = {
+        (without, with_red): "the order is (with reductions, without reductions)",
+        (with_red + 640, without + 416): "count weights only, no biases",
+        (with_red, without + 256 * 64): "the naive block (Figure 2a) has no 1x1 projection after the pooling",
+        (163_328, 387_072): "those are block 3a's numbers; use 3b's row: 256 input channels, 128 | 128->192 | 32->96 | 64",
+        (with_red - 256 * 64, without): "the pool branch's 1x1 projection (256 -> 64) is part of the block",
+    }
+    expect_equal(got, expected, "savings", hints.get(got, "weights of a k x k conv: k * k * C_in * C_out; the naive "
+                                                     "3x3 and 5x5 convolutions see all 256 input channels"))
+    passed("savings")
