@@ -55,9 +55,10 @@ from .release import SOURCE_DIR, RefuseOverwrite, grader_version, numbered_noteb
 
 ASSIGNMENT = "course"
 DEFAULT_TIMEOUT = 60
-# Python warnings on stderr (e.g. "UserWarning: ...") would cost a check cell its points
-# under nbgrader's rule "stderr means failure"; IgnorePattern drops them first.
-WARNING_PATTERN = r"\w*Warning: "
+# Under nbgrader's rule "output on stderr fails a check", Python warnings ("UserWarning:
+# ...") and progress bars (" 45%|####") would cost a passing check its points;
+# IgnorePattern drops such stderr output first.
+STDERR_IGNORED = r"\w*Warning: |\d+%\|"
 ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 PASSED, FAILED, ERROR, TIMEOUT = "passed", "failed", "error", "timeout"
@@ -357,7 +358,7 @@ def grade_notebook(path: Path, student: str, course: Course, notebook: str | Non
         return NotebookResult(student, notebook, grades, None, message, time.perf_counter() - start)
 
     stopped_at, note = execute(nb, resources, timeout)
-    for pp in (IgnorePattern(pattern=WARNING_PATTERN, enabled=True), LimitOutput()):
+    for pp in (IgnorePattern(pattern=STDERR_IGNORED, enabled=True), LimitOutput()):
         nb, resources = pp.preprocess(nb, resources)
     run = _Run(nb, submitted, stopped_at, note, timeout)
     grades = []
@@ -429,7 +430,7 @@ def grade(submissions: Path, out: Path | None = None, source_dir: Path = SOURCE_
     if out.exists() and any(out.iterdir()) and not force:
         raise RefuseOverwrite(f"{out} already holds files (grades.csv, feedback/ ...) that would be overwritten: "
                               f"choose another output folder (--out, make grade OUT=...) or pass --force (FORCE=1)")
-    found = find_submissions(submissions)
+    found = {s: f for s, f in find_submissions(submissions).items() if (submissions / s).resolve() != out.resolve()}
     if not found:
         raise FileNotFoundError(f"no student folders in {submissions} (expected {submissions}/<student>/<NN_topic>.ipynb)")
     sources = {p.stem: p for p in numbered_notebooks(source_dir)}
