@@ -1,0 +1,217 @@
+"""cnnlib.checks.classifier: right answers pass, stubs and typical mistakes fail with a hint."""
+import math
+
+import pytest
+import torch
+
+from cnnlib.checks import CheckFailed
+from cnnlib.checks.classifier import check_flatten_size, check_lenet_params, check_softmax
+
+
+# ----------------------------------------------------------------------------- softmax
+def softmax_right(z):
+    e = torch.exp(z - z.max(dim=1, keepdim=True).values)
+    return e / e.sum(dim=1, keepdim=True)
+
+
+def softmax_stub(z):
+    raise NotImplementedError()
+
+
+def softmax_naive(z):
+    return torch.exp(z) / torch.exp(z).sum(dim=1, keepdim=True)
+
+
+def softmax_global_max(z):
+    e = torch.exp(z - z.max())
+    return e / e.sum(dim=1, keepdim=True)
+
+
+def softmax_dim0(z):
+    e = torch.exp(z - z.max(dim=0, keepdim=True).values)
+    return e / e.sum(dim=0, keepdim=True)
+
+
+def softmax_global_sum(z):
+    e = torch.exp(z - z.max(dim=1, keepdim=True).values)
+    return e / e.sum()
+
+
+def softmax_unnormalized(z):
+    return torch.exp(z - z.max(dim=1, keepdim=True).values)
+
+
+def softmax_log(z):
+    return torch.log_softmax(z, dim=1)
+
+
+def softmax_no_keepdim(z):
+    e = torch.exp(z - z.max(dim=1).values)
+    return e / e.sum(dim=1, keepdim=True)
+
+
+def softmax_inplace(z):
+    z -= z.max(dim=1, keepdim=True).values
+    e = torch.exp(z)
+    return e / e.sum(dim=1, keepdim=True)
+
+
+def softmax_flat(z):
+    return softmax_right(z).flatten()
+
+
+def test_softmax_right_answer_passes(capsys):
+    check_softmax(softmax_right)
+    check_softmax(softmax_right, hidden=True)
+    check_softmax(lambda z: torch.softmax(z, dim=-1), hidden=True)
+    check_softmax(lambda z: softmax_right(z).numpy())     # a NumPy array is accepted too
+    assert "softmax: all checks passed" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("stub", [softmax_stub, lambda z: ...])
+def test_softmax_stub_fails_not_implemented(stub):
+    with pytest.raises(CheckFailed, match="not implemented"):
+        check_softmax(stub)
+
+
+@pytest.mark.parametrize("fn, hint", [
+    (softmax_naive, "exp overflows"),
+    (softmax_global_max, "each row's own maximum"),
+    (softmax_dim0, "columns sum to 1"),
+    (softmax_global_sum, "whole batch sums to 1"),
+    (softmax_unnormalized, "do not sum to 1"),
+    (softmax_log, "log-probabilities"),
+    (softmax_no_keepdim, "keepdim=True"),
+    (softmax_inplace, "in place"),
+    (softmax_flat, "same \\(N, K\\) shape"),
+    (lambda z: None, "forget the `return`"),
+    (lambda z: "probabilities", "should return a tensor"),
+])
+def test_softmax_typical_mistakes_get_a_hint(fn, hint):
+    with pytest.raises(CheckFailed, match=hint):
+        check_softmax(fn)
+
+
+def test_softmax_unknown_mistake_still_fails():
+    with pytest.raises(CheckFailed, match="softmax is wrong for small logits"):
+        check_softmax(lambda z: softmax_right(z) * 0.5 + 0.5 / z.shape[1])
+    with pytest.raises(CheckFailed, match="NaN or inf"):
+        check_softmax(lambda z: softmax_right(z) / 0.0)
+    with pytest.raises(CheckFailed, match="cannot be negative"):
+        check_softmax(lambda z: softmax_right(z) - 0.5)
+    with pytest.raises(CheckFailed, match="must sum to 1"):
+        check_softmax(lambda z: softmax_right(z) * 1.5)
+
+
+# ----------------------------------------------------------------------------- parameter counts
+def test_lenet_params_right_answer(capsys):
+    check_lenet_params(6 * 16 * 5 * 5 + 16, 400 * 120 + 120)
+    check_lenet_params(2416.0, torch.tensor(48120))
+    assert "all checks passed" in capsys.readouterr().out
+
+
+def test_lenet_params_stub():
+    with pytest.raises(CheckFailed, match="not implemented"):
+        check_lenet_params(..., ...)
+    with pytest.raises(CheckFailed, match="not implemented"):
+        check_lenet_params(2416, None)
+
+
+@pytest.mark.parametrize("conv2, fc1, hint", [
+    (2400, 48120, "weights only: add one bias per filter"),
+    (416, 48120, "one 5x5 slice per input channel"),
+    (2406, 48120, "per \\*output\\* channel"),
+    (151, 48120, "one filter"),
+    (1234, 48120, "C_in = 6"),
+    (2416, 48000, "weights only: add one bias per output neuron"),
+    (2416, 94200, "MLP that flattens the raw 28x28"),
+    (2416, 30840, "without\\* padding"),
+    (2416, 192120, "before the second pooling"),
+    (2416, 12345, "in_features = 16\\*5\\*5 = 400"),
+])
+def test_lenet_params_typical_mistakes(conv2, fc1, hint):
+    with pytest.raises(CheckFailed, match=hint):
+        check_lenet_params(conv2, fc1)
+
+
+@pytest.mark.parametrize("bad", [2416.5, "2416", True, [2416]])
+def test_lenet_params_not_a_whole_number(bad):
+    with pytest.raises(CheckFailed, match="whole number"):
+        check_lenet_params(bad, 48120)
+
+
+# ----------------------------------------------------------------------------- flatten size
+def flatten_right(input_size, padding, channels):
+    s = (input_size + 2 * padding - 5 + 1) // 2
+    s = (s - 5 + 1) // 2
+    return channels * s * s
+
+
+def test_flatten_right_answer(capsys):
+    check_flatten_size(flatten_right)
+    check_flatten_size(flatten_right, hidden=True)
+    check_flatten_size(lambda n, p, c: float(flatten_right(n, p, c)))
+    assert "flatten_size: all checks passed" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("stub", [lambda n, p, c: ..., lambda n, p, c: (_ for _ in ()).throw(NotImplementedError())])
+def test_flatten_stub(stub):
+    with pytest.raises(CheckFailed, match="not implemented"):
+        check_flatten_size(stub)
+
+
+def _pipeline(n, p, c, conv1=None, pool=None, conv2=None, first_pool=True, second_pool=True, square=True):
+    conv1 = conv1 or (lambda s: s + 2 * p - 5 + 1)
+    pool = pool or (lambda s: s // 2)
+    conv2 = conv2 or (lambda s: s - 5 + 1)
+    s = conv1(n)
+    s = pool(s) if first_pool else s
+    s = conv2(s)
+    s = pool(s) if second_pool else s
+    return c * s * s if square else c * s
+
+
+@pytest.mark.parametrize("fn, hint", [
+    (lambda n, p, c: flatten_right(n, p, c) // c, "multiply by the number of channels"),
+    (lambda n, p, c: _pipeline(n, p, c, pool=lambda s: s / 2), "floor division"),
+    (lambda n, p, c: _pipeline(n, p, c, pool=lambda s: math.ceil(s / 2)), "rounds down"),
+    (lambda n, p, c: _pipeline(n, p, c, conv1=lambda s: s - 5 + 1), "padding of conv1 seems to be ignored"),
+    (lambda n, p, c: _pipeline(n, p, c, conv1=lambda s: s + p - 5 + 1), "both sides"),
+    (lambda n, p, c: _pipeline(n, p, c, conv2=lambda s: s + 2 * p - 5 + 1), "only conv1 is padded"),
+    (lambda n, p, c: _pipeline(n, p, c, conv1=lambda s: s + 2 * p - 5, conv2=lambda s: s - 5), "n - k \\+ 1"),
+    (lambda n, p, c: _pipeline(n, p, c, second_pool=False), "second pooling is missing"),
+    (lambda n, p, c: _pipeline(n, p, c, first_pool=False), "first pooling is missing"),
+    (lambda n, p, c: _pipeline(n, p, c, square=False), "one side only"),
+    (lambda n, p, c: None, "forget the `return`"),
+    (lambda n, p, c: flatten_right(n, p, c) if p == 0 else 7 * c, None),
+])
+def test_flatten_typical_mistakes(fn, hint):
+    with pytest.raises(CheckFailed, match=hint) as err:
+        check_flatten_size(fn)
+    if hint is None:   # no known mistake: the plain message, no hint
+        assert str(err.value).endswith("expected 400")
+
+
+def test_flatten_mistake_matched_on_one_case_only():
+    # right on 28x28, ignores the padding otherwise: matched on the failing case alone
+    def fn(n, p, c):
+        return flatten_right(n, p, c) if n == 28 else _pipeline(n, p, c, conv1=lambda s: s - 5 + 1)
+
+    with pytest.raises(CheckFailed, match="flatten_size\\(29, 2, 8\\) returned 128, expected 200: the padding"):
+        check_flatten_size(fn)
+
+
+def test_flatten_unknown_mistake_and_bool():
+    with pytest.raises(CheckFailed, match="flatten_size\\(28, 2, 16\\) returned 7, expected 400$"):
+        check_flatten_size(lambda n, p, c: 7)
+    with pytest.raises(CheckFailed, match="returned True"):
+        check_flatten_size(lambda n, p, c: True)
+    with pytest.raises(CheckFailed, match="returned 'x'"):
+        check_flatten_size(lambda n, p, c: "x")
+
+
+def test_softmax_runtime_error_gets_a_hint():
+    with pytest.raises(CheckFailed, match="raised RuntimeError.*keepdim=True"):
+        check_softmax(softmax_no_keepdim)
+    with pytest.raises(CheckFailed, match="raised RuntimeError: boom$"):
+        check_softmax(lambda z: (_ for _ in ()).throw(RuntimeError("boom")))
