@@ -215,3 +215,13 @@ def test_softmax_runtime_error_gets_a_hint():
         check_softmax(softmax_no_keepdim)
     with pytest.raises(CheckFailed, match="raised RuntimeError: boom$"):
         check_softmax(lambda z: (_ for _ in ()).throw(RuntimeError("boom")))
+
+
+def test_flatten_crash_on_other_cases_still_diagnoses_the_first():
+    def fn(n, p, c):
+        if n != 28 or p != 2:
+            raise ValueError("only 28x28 with padding 2 supported")
+        return 256     # ignores the padding
+
+    with pytest.raises(CheckFailed, match="returned 256, expected 400: the padding of conv1"):
+        check_flatten_size(fn)
