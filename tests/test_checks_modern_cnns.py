@@ -282,3 +282,22 @@ def test_inception_savings(capsys):
 def test_inception_savings_wrong(answer, hint):
     with pytest.raises(CheckFailed, match=hint):
         check_inception_savings(answer)
+
+
+def test_local_response_norm_without_source_is_still_checked():
+    # a callable object has no source to inspect: the values alone decide
+    class Functor:
+        def __call__(self, a, n=5, k=2.0, alpha=1e-4, beta=0.75):
+            return lrn_right(a, n, k, alpha, beta)
+
+    check_local_response_norm(Functor())
+
+
+class MissingBranch(Right):
+    def forward(self, x):
+        return torch.cat([self.b1(x), self.b2(x), self.b4(x)], dim=1)
+
+
+def test_inception_block_missing_branch():
+    with pytest.raises(CheckFailed, match="concatenate the four branch outputs"):
+        check_inception_block(MissingBranch)
