@@ -15,7 +15,7 @@ configurations use the same code:
   "One weird trick" (2014): 64/192/384/256/256 filters, no groups, no LRN, padding 2 in
   conv1 so that 224x224 works, and an ``AdaptiveAvgPool2d(6)``. 61,100,840 parameters, in
   the same modules, names and shapes as ``torchvision.models.alexnet()`` (its weights load).
-- :func:`small_alexnet`: the same stages for 28x28 Fashion-MNIST, 117,546 parameters.
+- :func:`small_alexnet`: the same stages for 28x28 Fashion-MNIST, 139,466 parameters.
 
 :class:`RandomCropFlip` is AlexNet's data augmentation (random crops and horizontal
 flips) as a ``TensorLoader`` transform.
@@ -215,7 +215,7 @@ def small_alexnet(num_classes: int = 10, activation: str = "relu", hidden: int =
 
     Expects x: (N, 1, 28, 28) (MNIST / Fashion-MNIST) -> logits (N, num_classes).
     Feature maps: 16x28x28 -> pool 13 -> 32x13x13 -> pool 6 -> 48x6x6 -> 48x6x6 -> 32x6x6
-    -> pool 2 -> 128 features -> 256 -> 256 -> 10: 117,546 parameters, 2.5 M multiply-adds.
+    -> pool 2 -> 128 features -> 256 -> 256 -> 10: 139,466 parameters, 2.6 M multiply-adds.
     ``lrn=True`` adds the paper's LRN after the first two stages (slow on a CPU).
     Weights start from :func:`init_weights` for ``activation``.
     """

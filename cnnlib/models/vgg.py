@@ -11,7 +11,7 @@ Table 1) followed by a three-layer fully connected head with dropout 0.5.
   ``vgg16()`` / ``vgg19()`` (whose ``features`` is one flat ``Sequential``; here each
   block is its own ``Sequential``, so the names differ: ``features.0.0`` is
   torchvision's ``features.0``).
-- :func:`small_vgg`: three blocks for 28x28 Fashion-MNIST, about 0.3 M parameters.
+- :func:`small_vgg`: three blocks for 28x28 Fashion-MNIST, 276,298 parameters (3.9 M multiply-adds).
 """
 from __future__ import annotations
 
