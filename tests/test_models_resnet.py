@@ -10,7 +10,7 @@ from cnnlib.models.resnet import (
     BasicBlock, Bottleneck, PlainBlock, ResNet, make_stage, num_conv_layers, projection,
     resnet18, resnet34, resnet50, small_resnet,
 )
-from cnnlib.shapes import summary
+from cnnlib.shapes import count_params, summary
 
 # published figures: torchvision's model cards (params; "GFLOPS" = multiply-adds at 224x224)
 PAPER = {
@@ -92,11 +92,25 @@ def test_small_resnet_shapes_params_and_gradients():
     assert small_resnet(block="bottleneck", widths=(8, 16), layers=(1, 1))(x).shape == (4, 10)
 
 
+def test_small_resnet_stem_stride_halves_the_image_in_the_stem():
+    torch.manual_seed(0)
+    m = small_resnet(stem_stride=2)
+    s = summary(m, (1, 1, 28, 28))
+    assert s.rows[0].output_shape == (1, 16, 14, 14)
+    assert s.total_params == count_params(small_resnet())        # a stride changes no weight shape
+    assert m.layer1[0].downsample is None                       # stage 1 keeps 14x14: identity shortcut
+    assert m.layer3(m.layer2(m.layer1(torch.zeros(1, 16, 14, 14)))).shape == (1, 64, 4, 4)
+
+
 def test_resnet_argument_errors():
     with pytest.raises(ValueError, match="same non-zero length"):
         ResNet(BasicBlock, (1, 1), (8,))
     with pytest.raises(ValueError, match="stem"):
         ResNet(BasicBlock, (1,), (8,), stem="tiny")
+    with pytest.raises(ValueError, match="stem_stride"):
+        ResNet(BasicBlock, (1,), (8,), stem_stride=2)             # the ImageNet stem has its own stride
+    with pytest.raises(ValueError, match="stem_stride"):
+        small_resnet(stem_stride=0)
     with pytest.raises(ValueError, match="strides"):
         ResNet(BasicBlock, (1, 1), (8, 8), strides=(1,))
     with pytest.raises(ValueError, match="block"):

@@ -171,6 +171,8 @@ class ResNet(nn.Module):
             the identity; torchvision's option of the same name).
         strides: stride of each stage's first block; default: 1 for the first stage
             (it keeps the resolution), 2 for every later one (each halves H and W).
+        stem_stride: stride of the ``"small"`` stem's 3x3 convolution (2 halves the image
+            at once, 28 -> 14, and saves the work of a full-resolution stem).
     Module names (``conv1``, ``bn1``, ``layer1`` ... ``fc``) follow torchvision.
     """
 
@@ -185,8 +187,10 @@ class ResNet(nn.Module):
         stem_channels: int | None = None,
         zero_init_residual: bool = False,
         strides: Sequence[int] | None = None,
+        stem_stride: int = 1,
     ) -> None:
         super().__init__()
+        stem_stride = _validate.positive_int("stem_stride", stem_stride)
         if len(layers) != len(widths) or not layers:
             raise ValueError(f"layers and widths must have the same non-zero length, got {list(layers)} and {list(widths)}")
         if stem not in ("imagenet", "small"):
@@ -196,10 +200,12 @@ class ResNet(nn.Module):
             raise ValueError(f"strides must have one entry per stage ({len(layers)}), got {list(strides)}")
         stem_channels = _validate.positive_int("stem_channels", stem_channels if stem_channels is not None else widths[0])
         if stem == "imagenet":
+            if stem_stride != 1:
+                raise ValueError(f"stem_stride is only for stem='small' (the ImageNet stem has its own), got {stem_stride}")
             self.conv1 = nn.Conv2d(in_channels, stem_channels, 7, stride=2, padding=3, bias=False)
             self.maxpool: nn.Module = nn.MaxPool2d(3, stride=2, padding=1)
         else:
-            self.conv1 = conv3x3(in_channels, stem_channels)
+            self.conv1 = conv3x3(in_channels, stem_channels, stride=stem_stride)
             self.maxpool = nn.Identity()
         self.bn1 = nn.BatchNorm2d(stem_channels)
         self.relu = nn.ReLU(inplace=True)
@@ -250,19 +256,22 @@ def small_resnet(
     stem_channels: int | None = None,
     zero_init_residual: bool = False,
     strides: Sequence[int] | None = None,
+    stem_stride: int = 1,
 ) -> ResNet:
     """A narrow ResNet for 28x28 grayscale images (Fashion-MNIST, MNIST).
 
     3x3 stem (no max pooling), then one stage per width, the first at 28x28 and each
     later one halving H and W: with the defaults 28 -> 14 -> 7, then global average
-    pooling. ``strides`` overrides the stride of each stage (e.g. (2, 2, 2): 14 -> 7 -> 4).
+    pooling. ``strides`` overrides the stride of each stage (e.g. (2, 2, 2): 14 -> 7 -> 4);
+    ``stem_stride=2`` makes the stem halve the image instead (28 -> 14), which is cheaper
+    than a first block with stride 2 because no layer then works at 28x28 with many channels.
     ``block``: ``"basic"``, ``"bottleneck"`` or ``"plain"`` (no shortcuts).
     """
     if block not in BLOCKS:
         raise ValueError(f"block must be one of {sorted(BLOCKS)}, got {block!r}")
     return ResNet(BLOCKS[block], layers, widths, num_classes=num_classes, in_channels=in_channels,
                   stem="small", stem_channels=stem_channels, zero_init_residual=zero_init_residual,
-                  strides=strides)
+                  strides=strides, stem_stride=stem_stride)
 
 
 def num_conv_layers(model: nn.Module) -> int:
