@@ -91,6 +91,30 @@ def load_dataset(
     return images, labels
 
 
+def load_cifar10(split: str = "train", root: str | Path | None = None,
+                 download: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+    """Load CIFAR-10 as tensors (an option for learners with network; CI never uses it).
+
+    split: ``"train"`` (50 000 images) or ``"test"`` (10 000).
+    Returns images: (N, 3, 32, 32) float32 in [0, 1]; labels: (N,) int64.
+    """
+    if split not in ("train", "test"):
+        raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+    from torchvision import datasets
+
+    root = Path(root) if root is not None else data_root()
+    try:
+        ds = datasets.CIFAR10(root=str(root), train=(split == "train"), download=download)
+    except Exception as err:  # URLError, HTTPError, RuntimeError("Dataset not found or corrupted")
+        raise DatasetUnavailableError(
+            f"Could not load CIFAR-10 from {root} and could not download it ({type(err).__name__}: {err}).\n"
+            f"CIFAR-10 needs network once (torchvision downloads about 170 MB into {root}); "
+            f"without network use Fashion-MNIST (load_dataset('fashion_mnist'))."
+        ) from err
+    images = torch.from_numpy(ds.data).permute(0, 3, 1, 2).to(torch.float32).div_(255.0)
+    return images.contiguous(), torch.tensor(ds.targets, dtype=torch.int64)
+
+
 def _missing_message(name: str, root: Path, err: Exception) -> str:
     folder = DATASETS[name]
     return (

@@ -136,3 +136,28 @@ def test_sample_photo_and_layouts():
         data.to_hwc(np.zeros((4, 4)))
     with pytest.raises(ValueError, match="size"):
         data.sample_photo(size=0)
+
+
+def test_load_cifar10_converts_torchvisions_arrays(monkeypatch, tmp_path):
+    import torchvision
+
+    rng = np.random.default_rng(0)
+    raw = rng.integers(0, 256, size=(5, 32, 32, 3), dtype=np.uint8)   # torchvision keeps (N, H, W, C) uint8
+
+    class FakeCIFAR10:
+        def __init__(self, root, train, download):
+            assert root == str(tmp_path) and train is False and download is False
+            self.data, self.targets = raw, [3, 1, 4, 1, 5]
+
+    monkeypatch.setattr(torchvision.datasets, "CIFAR10", FakeCIFAR10)
+    x, y = data.load_cifar10("test", root=tmp_path, download=False)
+    assert x.shape == (5, 3, 32, 32) and x.dtype == torch.float32 and y.dtype == torch.int64
+    assert torch.equal(x[2, 1], torch.from_numpy(raw[2, :, :, 1]).float() / 255)
+    assert y.tolist() == [3, 1, 4, 1, 5]
+
+
+def test_load_cifar10_missing_without_network_says_what_to_do(tmp_path):
+    with pytest.raises(DatasetUnavailableError, match="CIFAR-10 needs network once"):
+        data.load_cifar10("train", root=tmp_path, download=False)
+    with pytest.raises(ValueError, match="split"):
+        data.load_cifar10("valid")
