@@ -12,6 +12,7 @@ NBVAL := -p no:cacheprovider --nbval --nbval-current-env --nbval-sanitize-with t
 
 help:
 	@echo "make lab             set up (first time) and open JupyterLab on notebooks/"
+	@echo "make setup           only create .venv (uv if it can be had; SETUP_ARGS=--pip for pip only)"
 	@echo "make test            set up (first time), run unit tests and every notebook under nbval"
 	@echo "make slides          one offline reveal.js deck per notebook in build/slides/ (needs npm)"
 	@echo "make slides-pdf      the decks and one PDF per deck (needs Debian's chromium)"
@@ -21,10 +22,9 @@ help:
 	@echo "make grade SUBMISSIONS=dir  grade dir/<student>/<NN_topic>.ipynb: grades.csv + feedback"
 	@echo "                     in OUT (default dir-graded); TIMEOUT=60 s per cell, ONLY='03 04', FORCE=1"
 
-$(STAMP): requirements.txt pyproject.toml
-	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --disable-pip-version-check -r requirements.txt
-	$(PY) -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e .
+# tools/setup_venv.py: python3 -m venv, the pins with uv (pip if uv cannot be had), cnnlib -e.
+$(STAMP): requirements.txt pyproject.toml tools/setup_venv.py
+	$(PYTHON) tools/setup_venv.py --venv $(VENV) $(SETUP_ARGS)
 	@touch $@
 
 setup: $(STAMP)
