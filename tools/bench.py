@@ -124,7 +124,10 @@ def bench_conv(repeat: int) -> dict:
 
 
 def bench_setup(repeat: int) -> dict:
-    """Fresh clone -> `make setup` -> notebook 00 runs (pip takes packages from its cache)."""
+    """Fresh clone -> `make setup` -> notebook 00 runs.
+
+    Each run starts with an empty uv cache, so packages come from the package index (or the
+    wheel folders pip is configured with), not from an earlier run."""
     runs = []
     for _ in range(repeat):
         with tempfile.TemporaryDirectory() as tmp:
@@ -135,7 +138,8 @@ def bench_setup(repeat: int) -> dict:
             for d in ("MNIST", "FashionMNIST"):
                 if (ROOT / "data" / d).exists():
                     shutil.copytree(ROOT / "data" / d, data / d)
-            subprocess.run(["make", "-C", str(clone), "setup"], check=True, capture_output=True)
+            env = dict(os.environ, UV_CACHE_DIR=str(Path(tmp) / "uv-cache"))
+            subprocess.run(["make", "-C", str(clone), "setup"], check=True, capture_output=True, env=env)
             subprocess.run([str(clone / ".venv/bin/python"), str(clone / "tools/build_notebook.py"),
                             str(clone / "notebooks/00_setup_and_tour.ipynb")], check=True, capture_output=True)
             runs.append(time.perf_counter() - start)
