@@ -55,7 +55,7 @@ slides-pdf: setup
 
 # Speed targets, measured several times (median and spread) into build/bench/.
 bench: setup
-	$(PY) tools/bench.py $(BENCH_ARGS)
+	NBVAL_ARGS="$(NBVAL)" $(PY) tools/bench.py $(BENCH_ARGS)
 
 # Graded exercises (nbgrader markup, see CONTRIBUTING.md): student versions without
 # solutions, hidden tests or mark schemes; an autograder built on nbgrader's preprocessors.

@@ -33,6 +33,28 @@ def test_seed_everything_repeats_random_streams():
         seed_everything(-1)
 
 
+@pytest.mark.parametrize("compiler_loaded", [False, True])
+def test_seed_everything_sets_the_same_switch_as_the_public_api(compiler_loaded, monkeypatch):
+    """Without torch.compile's config loaded, seed_everything flips torch's switch directly
+    (importing the config costs 1.5 s); with it loaded, it calls the public function, which
+    also makes the compiler deterministic. Either way torch reports the same state."""
+    import sys
+
+    if compiler_loaded:
+        import torch._inductor.config as inductor_config
+    else:
+        monkeypatch.delitem(sys.modules, "torch._inductor.config", raising=False)
+    try:
+        for mode in (True, False, True):
+            seed_everything(0, deterministic=mode)
+            assert torch.are_deterministic_algorithms_enabled() is mode
+            assert torch.is_deterministic_algorithms_warn_only_enabled()   # warn, never raise
+            if compiler_loaded:
+                assert inductor_config.deterministic is mode
+    finally:
+        seed_everything(0)
+
+
 def test_get_device():
     expected = "cuda" if torch.cuda.is_available() else "cpu"
     assert get_device().type == expected
