@@ -6,8 +6,9 @@
 1. ``python3 -m venv .venv`` unless it exists (an existing environment is kept and updated);
 2. the pins of ``requirements.txt``, installed with `uv <https://docs.astral.sh/uv/>`_ when it
    can be had (from ``PATH``, or ``pip install uv`` into the environment): uv installs
-   wheels and compiles modules in parallel, about 4x faster than pip
-   for torch's 5 GB (measured: 26-33 s against 111-145 s on 2 cores). ``--pip``, or any
+   wheels and compiles modules in parallel, about 3x faster than pip
+   for torch's 5 GB (a fresh clone to its first notebook run: 52-68 s, against 180-206 s with
+   pip, on 2 cores). ``--pip``, or any
    failure of uv, uses pip instead;
 3. cnnlib itself, editable (``pip install --no-deps -e .``).
 
