@@ -35,9 +35,19 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "build" / "bench"
-# Same options as `make test-notebooks` (the Makefile passes its own in NBVAL_ARGS).
-NBVAL_ARGS = ("-p no:cacheprovider --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg "
-              "--nbval-cell-timeout=600")
+
+
+def nbval_args() -> list[str]:
+    """The options of `make test-notebooks`: $NBVAL_ARGS (set by `make bench`), else the
+    Makefile's ``NBVAL :=`` line, so that the Makefile stays the one place they are written."""
+    if "NBVAL_ARGS" in os.environ:
+        return os.environ["NBVAL_ARGS"].split()
+    for line in (ROOT / "Makefile").read_text().splitlines():
+        if line.startswith("NBVAL :="):
+            return line.split(":=", 1)[1].split()
+    raise SystemExit("no NBVAL := line in the Makefile; run `make bench`")
+
+
 # IPython startup file for the kernels nbval starts: after every cell, a notebook's BENCH dict
 # (test accuracy and training seconds, set by notebooks 05 and 10) is written to
 # $CNNLIB_BENCH_DIR/<kernel pid>.json. Nothing is printed, so nbval's comparisons are untouched.
@@ -71,7 +81,7 @@ def notebook_seconds(junit_xml: Path) -> dict[str, float]:
 
     seconds: dict[str, float] = {}
     for case in ET.parse(junit_xml).iter("testcase"):
-        match = re.search(r"(\d\d_\w+?)(?:\.ipynb|$)", case.get("file") or case.get("classname", ""))
+        match = re.search(r"(\d\d_\w+)\.ipynb", case.get("classname", ""))  # notebooks.05_lenet_mnist.ipynb
         if match:
             seconds[match.group(1)] = seconds.get(match.group(1), 0.0) + float(case.get("time", 0))
     return seconds
@@ -88,7 +98,7 @@ def run_notebooks_nbval(paths: list[Path], tmp: Path) -> tuple[float, dict[str, 
     bench_dir.mkdir()
     xml = tmp / "nbval.xml"
     env = dict(os.environ, IPYTHONDIR=str(tmp / "ipython"), CNNLIB_BENCH_DIR=str(bench_dir))
-    cmd = [sys.executable, "-m", "pytest", *os.environ.get("NBVAL_ARGS", NBVAL_ARGS).split(), "-q",
+    cmd = [sys.executable, "-m", "pytest", *nbval_args(), "-q",
            f"--junitxml={xml}", *map(str, paths)]
     start = time.perf_counter()
     code = subprocess.run(cmd, cwd=ROOT, env=env).returncode

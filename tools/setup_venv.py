@@ -45,19 +45,14 @@ def pip_sources(config_list: str) -> list[str]:
     Lines look like ``global.find-links='/opt/wheels'`` or ``:env:.extra-index-url='a b'``;
     repeated sources are given once, in the order pip lists them.
     """
-    options: list[str] = []
+    pairs: dict[tuple[str, str], None] = {}  # ordered set
     for line in config_list.splitlines():
-        key, sep, value = line.partition("=")
-        if not sep:
-            continue
-        name = key.rsplit(".", 1)[-1]
-        if name not in PIP_SOURCES:
-            continue
-        for entry in shlex.split(value)[0].split() if value.strip() else []:
-            pair = [PIP_SOURCES[name], entry]
-            if not any(options[i:i + 2] == pair for i in range(0, len(options), 2)):
-                options += pair
-    return options
+        key, _, value = line.partition("=")
+        option = PIP_SOURCES.get(key.rsplit(".", 1)[-1])
+        if option and value:
+            for entry in " ".join(shlex.split(value)).split():
+                pairs[(option, entry)] = None
+    return [word for pair in pairs for word in pair]
 
 
 def find_uv(py: Path) -> str | None:
