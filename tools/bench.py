@@ -74,23 +74,46 @@ def stats(values: list[float]) -> dict:
     return {"median": statistics.median(values), "min": min(values), "max": max(values), "runs": values}
 
 
-def notebook_seconds(junit_xml: Path) -> dict[str, float]:
-    """Seconds per notebook from pytest's JUnit XML: the sum of its cells' test times."""
+def _notebook_cases(junit_xml: Path):
+    """(notebook name, testcase element) for every notebook cell in pytest's JUnit XML."""
     import re
     import xml.etree.ElementTree as ET
 
-    seconds: dict[str, float] = {}
+    if not junit_xml.exists():  # pytest died before writing it
+        return
     for case in ET.parse(junit_xml).iter("testcase"):
         match = re.search(r"(\d\d_\w+)\.ipynb", case.get("classname", ""))  # notebooks.05_lenet_mnist.ipynb
         if match:
-            seconds[match.group(1)] = seconds.get(match.group(1), 0.0) + float(case.get("time", 0))
+            yield match.group(1), case
+
+
+def notebook_seconds(junit_xml: Path) -> dict[str, float]:
+    """Seconds per notebook from pytest's JUnit XML: the sum of its cells' test times."""
+    seconds: dict[str, float] = {}
+    for name, case in _notebook_cases(junit_xml):
+        seconds[name] = seconds.get(name, 0.0) + float(case.get("time", 0))
     return seconds
 
 
-def run_notebooks_nbval(paths: list[Path], tmp: Path) -> tuple[float, dict[str, float], dict, int]:
+def notebook_failures(junit_xml: Path) -> dict[str, list[str]]:
+    """Failed or erroring cells per notebook from pytest's JUnit XML: {notebook: [cell names]}."""
+    failed: dict[str, list[str]] = {}
+    for name, case in _notebook_cases(junit_xml):
+        if case.find("failure") is not None or case.find("error") is not None:
+            failed.setdefault(name, []).append(case.get("name", "?"))
+    return failed
+
+
+def missing_datasets(root: Path) -> list[str]:
+    """The datasets the notebooks train on whose raw files are not under ``root``."""
+    return [d for d in ("MNIST", "FashionMNIST") if not any((root / d / "raw").glob("*-ubyte*"))]
+
+
+def run_notebooks_nbval(paths: list[Path], tmp: Path) -> tuple[float, dict[str, float], dict, int, dict]:
     """All notebooks under nbval, as `make test-notebooks` runs them, in one pytest run.
 
-    Returns (wall seconds, seconds per notebook, BENCH dicts merged, pytest exit code)."""
+    Returns (wall seconds, seconds per notebook, BENCH dicts merged, pytest exit code,
+    failed cells per notebook)."""
     startup = tmp / "ipython" / "profile_default" / "startup"
     startup.mkdir(parents=True)
     (startup / "00-cnnlib-bench.py").write_text(KERNEL_STARTUP)
@@ -106,30 +129,33 @@ def run_notebooks_nbval(paths: list[Path], tmp: Path) -> tuple[float, dict[str, 
     bench: dict = {}
     for f in sorted(bench_dir.glob("*.json")):
         bench.update(json.loads(f.read_text()))
-    return wall, notebook_seconds(xml), bench, code
+    return wall, notebook_seconds(xml), bench, code, notebook_failures(xml)
 
 
 def bench_notebooks(repeat: int) -> dict:
     """Every numbered notebook under nbval, ``repeat`` times: wall time in all, time per
     notebook, and the training figures the notebooks report in ``BENCH``."""
     paths = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
-    walls, per_nb, benches, failed = [], {}, [], 0
+    walls, per_nb, benches, failed, failed_nbs = [], {}, [], 0, {}
     for run in range(1, repeat + 1):
         with tempfile.TemporaryDirectory() as tmp:
-            wall, seconds, bench, code = run_notebooks_nbval(paths, Path(tmp))
+            wall, seconds, bench, code, failures = run_notebooks_nbval(paths, Path(tmp))
         walls.append(wall)
         benches.append(bench)
         failed += code != 0
+        for name, cells in failures.items():
+            failed_nbs.setdefault(name, sorted(set(cells)))
         for name, sec in seconds.items():
             per_nb.setdefault(name, []).append(sec)
-        print(f"  run {run}: {wall:.0f} s under nbval{' (FAILED)' if code else ''}; {bench}", flush=True)
+        what = f" (FAILED: {', '.join(failures) or f'pytest exit {code}'})" if code else ""
+        print(f"  run {run}: {wall:.0f} s under nbval{what}; {bench}", flush=True)
     training: dict = {}
     for key in sorted({k for b in benches for k in b}):
         for field in ("test_acc", "train_seconds"):
             vals = [b[key][field] for b in benches if key in b and field in b[key]]
             if vals:
                 training.setdefault(key, {})[field] = stats(vals)
-    return {"wall": stats(walls), "failed_runs": failed,
+    return {"wall": stats(walls), "failed_runs": failed, "failed_notebooks": failed_nbs,
             "per_notebook": {name: stats(v) for name, v in sorted(per_nb.items())}, "training": training}
 
 
@@ -256,6 +282,10 @@ def main(argv: list[str] | None = None) -> int:
         ap.error("--repeat must be at least 1")
     parts = args.only or (["notebooks", "conv"] + (["setup"] if args.setup else []))
     os.environ.setdefault("CNNLIB_DATA", str(ROOT / "data"))
+    if "notebooks" in parts and (missing := missing_datasets(Path(os.environ["CNNLIB_DATA"]))):
+        print(f"bench: {', '.join(missing)} not found under {os.environ['CNNLIB_DATA']} "
+              "(every notebook would fail); see data/README.md", file=sys.stderr)
+        return 2
     res: dict = {
         "machine": {"cpus": os.cpu_count(), "processor": platform.processor() or platform.machine(),
                     "python": platform.python_version()},
@@ -277,6 +307,11 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(md)
     print(f"written to {args.out}/results.md and results.json")
+    nbs = res.get("notebooks")
+    if nbs and nbs["failed_runs"]:
+        where = "; ".join(f"{n}: {', '.join(c)}" for n, c in nbs["failed_notebooks"].items()) or "see the log above"
+        print(f"bench: {nbs['failed_runs']} notebook run(s) FAILED ({where})", file=sys.stderr)
+        return 1
     return 0
 
 
