@@ -34,6 +34,16 @@ def nonneg_int(name: str, value: Any) -> int:
     return int(value)
 
 
+def flag(name: str, value: Any) -> bool:
+    """Return ``value`` as bool if it is a bool (or NumPy bool, or the integer 0 or 1, which
+    PyTorch's flags accept too), else raise naming ``name``."""
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if _is_int(value) and value in (0, 1):
+        return bool(value)
+    raise TypeError(f"{name} must be True or False, got {value!r} ({type(value).__name__})")
+
+
 def pair(name: str, value: Any, check=positive_int) -> tuple[int, int]:
     """Accept an int or a pair of ints (height, width); return a checked 2-tuple."""
     if isinstance(value, (tuple, list)):

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._validate import flag
 from . import im2col, loops, signal
 from .signal import convolve2d, correlate2d
 
@@ -65,6 +66,7 @@ def max_pool2d(
 ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
     """``x: (N, C, H, W) -> (N, C, H_out, W_out)`` (and the int64 ``indices`` of the maxima
     with ``return_indices=True``), as ``F.max_pool2d``; see :func:`cnnlib.ops.loops.max_pool2d_forward`."""
+    return_indices = flag("return_indices", return_indices)
     out, indices, _ = im2col.max_pool2d_forward(x, kernel_size, stride, padding, return_indices=True)
     return (out, indices) if return_indices else out
 

@@ -28,6 +28,32 @@ class ConvGeometry(NamedTuple):
     dtype: np.dtype  # result dtype of x and w
 
 
+class LayerCache(tuple):
+    """What a ``*_forward`` keeps for its ``*_backward``: a tuple that also knows which
+    forward function made it (``layer``, e.g. ``"im2col.conv2d"``), so that a backward
+    pass handed ``None`` or another layer's cache fails with a clear message."""
+
+    layer: str
+
+    def __new__(cls, layer: str, items: tuple) -> "LayerCache":
+        obj = super().__new__(cls, items)
+        obj.layer = layer
+        return obj
+
+
+def check_cache(cache: Any, layer: str) -> LayerCache:
+    """Check that ``cache`` is what ``<layer>_forward`` returned (``layer`` as
+    ``"module.name"``, e.g. ``"loops.max_pool2d"``)."""
+    module, name = layer.split(".")
+    made_by = f"{module}.{name}_forward"
+    if not isinstance(cache, LayerCache):
+        raise TypeError(f"cache must be the cache returned by {made_by}, got {type(cache).__name__}")
+    if cache.layer != layer:
+        raise ValueError(f"cache was returned by {cache.layer}_forward, but {name}_backward "
+                         f"needs the cache of {made_by}")
+    return cache
+
+
 class PoolGeometry(NamedTuple):
     """Validated settings of a pooling layer."""
 

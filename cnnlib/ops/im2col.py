@@ -23,8 +23,11 @@ from __future__ import annotations
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
+from .._validate import flag
 from ._params import (
     ConvGeometry,
+    LayerCache,
+    check_cache,
     check_conv2d,
     check_conv_transpose2d,
     check_dout,
@@ -157,7 +160,7 @@ def conv2d_forward(
     out = _batch_first(out_t, n_batch, geom.out_size)
     if b is not None:
         out += b.reshape(1, c_out, 1, 1)
-    return out, (x.shape, w.shape, w_mat, b is not None, cols, geom)
+    return out, LayerCache("im2col.conv2d", (x.shape, w.shape, w_mat, b is not None, cols, geom))
 
 
 def conv2d_backward(
@@ -168,7 +171,7 @@ def conv2d_backward(
     ``dout: (N, C_out, H_out, W_out) -> dx: (N, C_in, H, W), dw: (C_out, C_in/groups, kH, kW),
     db: (C_out,) or None``.
     """
-    x_shape, w_shape, w_mat, has_bias, cols, geom = cache
+    x_shape, w_shape, w_mat, has_bias, cols, geom = check_cache(cache, "im2col.conv2d")
     n_batch, c_in, h, wd = x_shape
     check_dout(dout, (n_batch, w_shape[0]) + geom.out_size)
     dout = dout.astype(geom.dtype, copy=False)
@@ -203,6 +206,7 @@ def max_pool2d_forward(
     :func:`cnnlib.ops.loops.max_pool2d_forward`.
     """
     geom = check_pool2d(x, kernel_size, stride, padding)
+    return_indices = flag("return_indices", return_indices)
     n_batch, chans, h, wd = x.shape
     (k_h, k_w), (s_h, s_w), (p_h, p_w) = geom.kernel, geom.stride, geom.padding
     h_out, w_out = geom.out_size
@@ -210,7 +214,12 @@ def max_pool2d_forward(
     stack = _to_chwn(x.reshape(1, n_batch * chans, h, wd), geom.padding, -np.inf)  # (N*C, Hp, Wp, 1)
     view = _windows(stack, geom.kernel, geom.stride, (1, 1), geom.out_size)  # (N*C, kH, kW, Ho, Wo, 1)
     flat = view.reshape(n_batch, chans, k_h * k_w, h_out, w_out)  # copy
-    k = flat.argmax(axis=2)[:, :, None]  # first maximum of each window
+    k = flat.argmax(axis=2)  # first maximum of each window
+    nan = np.isnan(flat)
+    if nan.any():  # a NaN beats everything, and the last NaN of a window wins (as in PyTorch)
+        last_nan = flat.shape[2] - 1 - nan[:, :, ::-1].argmax(axis=2)
+        k = np.where(nan.any(axis=2), last_nan, k)
+    k = k[:, :, None]
     out = np.take_along_axis(flat, k, axis=2)[:, :, 0]
     u, v = np.divmod(k[:, :, 0], k_w)
     top = (np.arange(h_out) * s_h - p_h)[:, None]  # window corners (negative in the padding)
@@ -222,13 +231,13 @@ def max_pool2d_forward(
         first = np.maximum(top, 0) * wd + np.maximum(left, 0)
         indices = np.where(all_inf, first, indices)
     indices = indices.astype(np.int64)
-    cache = (x.shape, x.dtype, indices)
+    cache = LayerCache("im2col.max_pool2d", (x.shape, x.dtype, indices))
     return (out, indices, cache) if return_indices else (out, cache)
 
 
 def max_pool2d_backward(dout: np.ndarray, cache: tuple) -> np.ndarray:
     """Backward pass of :func:`max_pool2d_forward`: ``dout (N, C, H_out, W_out) -> dx (N, C, H, W)``."""
-    x_shape, dtype, indices = cache
+    x_shape, dtype, indices = check_cache(cache, "im2col.max_pool2d")
     check_dout(dout, indices.shape)
     n_batch, chans, h, wd = x_shape
     # Scatter-add every dout element onto its maximum (np.bincount sums the overlaps).
@@ -284,12 +293,12 @@ def avg_pool2d_forward(
             out += view[:, u, v, :, :, 0]
     out /= geom.kernel[0] * geom.kernel[1]
     out = out.reshape(n_batch, chans, *geom.out_size)
-    return out, (x.shape, x.dtype, geom)
+    return out, LayerCache("im2col.avg_pool2d", (x.shape, x.dtype, geom))
 
 
 def avg_pool2d_backward(dout: np.ndarray, cache: tuple) -> np.ndarray:
     """Backward pass of :func:`avg_pool2d_forward`: ``dout (N, C, H_out, W_out) -> dx (N, C, H, W)``."""
-    x_shape, dtype, geom = cache
+    x_shape, dtype, geom = check_cache(cache, "im2col.avg_pool2d")
     n_batch, chans, h, wd = x_shape
     check_dout(dout, (n_batch, chans) + geom.out_size)
     (k_h, k_w), (p_h, p_w) = geom.kernel, geom.padding
@@ -336,7 +345,7 @@ def conv_transpose2d_forward(
     out = _from_chwn(full, geom.padding, geom.out_size)
     if b is not None:
         out += b.reshape(1, c_out, 1, 1)
-    return out, (x.shape, w.shape, x_mat, w_mat, b is not None, geom)
+    return out, LayerCache("im2col.conv_transpose2d", (x.shape, w.shape, x_mat, w_mat, b is not None, geom))
 
 
 def conv_transpose2d_backward(
@@ -347,7 +356,7 @@ def conv_transpose2d_backward(
     ``dout: (N, C_out, H_out, W_out) -> dx: (N, C_in, H, W), dw: (C_in, C_out/groups, kH, kW),
     db: (C_out,) or None``. ``dx`` is an ordinary convolution of ``dout`` with ``w``.
     """
-    x_shape, w_shape, x_mat, w_mat, has_bias, geom = cache
+    x_shape, w_shape, x_mat, w_mat, has_bias, geom = check_cache(cache, "im2col.conv_transpose2d")
     n_batch, c_in, h, wd = x_shape
     c_out = w_shape[1] * geom.groups
     check_dout(dout, (n_batch, c_out) + geom.out_size)

@@ -24,8 +24,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._validate import flag
 from ._params import (
     ConvGeometry,
+    LayerCache,
+    check_cache,
     check_conv2d,
     check_conv_transpose2d,
     check_dout,
@@ -115,7 +118,7 @@ def conv2d_forward(
                     out[n, co, i, j] = np.sum(patch * w[co])  # dot product filter . patch
             if b is not None:
                 out[n, co] += b[co]
-    return out, (x, w, b, geom)
+    return out, LayerCache("loops.conv2d", (x, w, b, geom))
 
 
 def conv2d_backward(
@@ -129,7 +132,7 @@ def conv2d_backward(
     Each output element was ``sum(patch * w[co])``, so it sends ``dout * w[co]`` back to
     its patch of ``x`` and ``dout * patch`` to ``w[co]``; ``db`` sums ``dout``.
     """
-    x, w, b, geom = cache
+    x, w, b, geom = check_cache(cache, "loops.conv2d")
     n_batch, c_in, h, wd = x.shape
     c_out = w.shape[0]
     h_out, w_out = geom.out_size
@@ -179,10 +182,12 @@ def max_pool2d_forward(
     Returns ``(out, cache)``, or ``(out, indices, cache)`` with ``return_indices=True``:
     ``indices`` (int64, shape of ``out``) holds where each maximum came from as a flat
     index ``row * W + col`` into its (unpadded) ``H x W`` channel, like
-    ``F.max_pool2d(..., return_indices=True)``; the first maximum wins ties. Pass
+    ``F.max_pool2d(..., return_indices=True)``; the first maximum wins ties, and a window
+    holding NaN gives NaN with the index of its last NaN (PyTorch's rule). Pass
     ``indices`` to :func:`max_unpool2d`, ``cache`` to :func:`max_pool2d_backward`.
     """
     geom = check_pool2d(x, kernel_size, stride, padding)
+    return_indices = flag("return_indices", return_indices)
     n_batch, chans, h, wd = x.shape
     h_out, w_out = geom.out_size
     (k_h, k_w), (s_h, s_w), (p_h, p_w) = geom.kernel, geom.stride, geom.padding
@@ -199,10 +204,13 @@ def max_pool2d_forward(
                     r0, r1 = max(top, 0), min(top + k_h, h)
                     c0, c1 = max(left, 0), min(left + k_w, wd)
                     window = x[n, c, r0:r1, c0:c1]
-                    u, v = np.unravel_index(np.argmax(window), window.shape)  # first max
+                    nan = np.flatnonzero(np.isnan(window))
+                    # The first maximum; a NaN beats everything, and the last NaN wins (as in PyTorch).
+                    best = nan[-1] if nan.size else np.argmax(window)
+                    u, v = np.unravel_index(best, window.shape)
                     out[n, c, i, j] = window[u, v]
                     indices[n, c, i, j] = (r0 + u) * wd + (c0 + v)  # flat index into H x W
-    cache = (x.shape, x.dtype, indices)
+    cache = LayerCache("loops.max_pool2d", (x.shape, x.dtype, indices))
     return (out, indices, cache) if return_indices else (out, cache)
 
 
@@ -212,7 +220,7 @@ def max_pool2d_backward(dout: np.ndarray, cache: tuple) -> np.ndarray:
     Only the maximum of each window affected the output, so each ``dout`` element goes
     to that one input pixel (and adds up where windows overlap).
     """
-    x_shape, dtype, indices = cache
+    x_shape, dtype, indices = check_cache(cache, "loops.max_pool2d")
     check_dout(dout, indices.shape)
     n_batch, chans, h, wd = x_shape
     dx = np.zeros(x_shape, dtype=dtype)
@@ -295,7 +303,7 @@ def avg_pool2d_forward(
                 for j in range(w_out):
                     window = x_pad[n, c, i * s_h : i * s_h + k_h, j * s_w : j * s_w + k_w]
                     out[n, c, i, j] = np.sum(window) / (k_h * k_w)
-    return out, (x.shape, x.dtype, geom)
+    return out, LayerCache("loops.avg_pool2d", (x.shape, x.dtype, geom))
 
 
 def avg_pool2d_backward(dout: np.ndarray, cache: tuple) -> np.ndarray:
@@ -304,7 +312,7 @@ def avg_pool2d_backward(dout: np.ndarray, cache: tuple) -> np.ndarray:
     Every pixel of a window counted ``1 / (kH*kW)`` in its average, so it gets that
     share of the window's ``dout``.
     """
-    x_shape, dtype, geom = cache
+    x_shape, dtype, geom = check_cache(cache, "loops.avg_pool2d")
     n_batch, chans, h, wd = x_shape
     h_out, w_out = geom.out_size
     check_dout(dout, (n_batch, chans, h_out, w_out))
@@ -348,8 +356,9 @@ def conv_transpose2d_forward(
     Where a convolution *gathers* a window into one output pixel, the transposed
     convolution *scatters* each input pixel ``x[n, ci, i, j]``, times its filter
     ``w[ci]``, onto the window at ``(i*stride, j*stride)`` of a large output, and then
-    crops ``padding`` pixels from each side (``output_padding`` adds extra rows/columns
-    at the bottom/right, which only receive the bias). It is the backward pass of
+    crops ``padding`` pixels from each side. ``output_padding`` adds rows/columns at the
+    bottom/right of the uncropped output that no input pixel reaches; after the crop, the
+    last ``max(output_padding - padding, 0)`` rows/columns of ``out`` hold only the bias. It is the backward pass of
     ``conv2d`` with respect to its input, which is why ``w`` is stored (C_in, C_out/groups, ...).
 
     Returns ``(out, cache)``; pass ``cache`` to :func:`conv_transpose2d_backward`.
@@ -375,7 +384,7 @@ def conv_transpose2d_forward(
     out = full[:, :, p_h : p_h + h_out, p_w : p_w + w_out].copy()
     if b is not None:
         out += b.reshape(1, c_out, 1, 1)
-    return out, (x, w, b, geom)
+    return out, LayerCache("loops.conv_transpose2d", (x, w, b, geom))
 
 
 def conv_transpose2d_backward(
@@ -390,7 +399,7 @@ def conv_transpose2d_backward(
     gradient gathers ``sum(dout_window * w[ci])`` from there: this is an ordinary
     convolution of ``dout`` (the forward pass of ``conv2d`` is the backward pass here).
     """
-    x, w, b, geom = cache
+    x, w, b, geom = check_cache(cache, "loops.conv_transpose2d")
     n_batch, c_in, h, wd = x.shape
     cin_per_group = c_in // geom.groups
     cout_per_group = w.shape[1]
