@@ -193,3 +193,20 @@ def test_maxpool_field_by_perturbation(k, s, d, ceil, n):
     seen = [i for i, h in enumerate(hit) if h]
     assert (seen[0], seen[-1]) == (lo, hi)
     assert len(seen) == k     # the k taps, d apart
+
+
+@settings(max_examples=60, deadline=None)
+@given(k=st.integers(1, 5), p=st.integers(0, 4), d=st.integers(1, 3), kind=st.sampled_from(["max", "avg"]))
+def test_pooling_geometry_torch_refuses_is_refused(k, p, d, kind):
+    """receptive_field accepts a pooling module exactly when PyTorch can run it."""
+    layer = nn.MaxPool2d(k, padding=p, dilation=d) if kind == "max" else nn.AvgPool2d(k, padding=p)
+    try:
+        layer(torch.zeros(1, 1, 24, 24))
+        torch_ok = True
+    except RuntimeError:
+        torch_ok = False
+    if torch_ok:
+        receptive_field([layer])
+    else:
+        with pytest.raises(ValueError, match=r"layers\[0\] padding must be at most half of kernel_size"):
+            receptive_field([layer])

@@ -245,3 +245,13 @@ def test_big_numbers_are_human_readable():
 def test_summary_errors(model, size, error, name):
     with pytest.raises(error, match=name):
         summary(model, size)
+
+
+@pytest.mark.parametrize("device", ["meta", None])
+def test_summary_names_input_size_and_the_failing_layer(device):
+    model = nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU(), nn.Flatten(), nn.Linear(8 * 6 * 6, 10))
+    with pytest.raises(ValueError, match=r"input_size \(1, 1, 8, 8\) does not fit the model: layer '0' \(Conv2d\(3, 8"):
+        summary(model, (1, 1, 8, 8), device=device)
+    with pytest.raises(ValueError, match=r"input_size \(2, 3, 9, 9\) does not fit the model: layer '3' \(Linear.*\(2, 392\)"):
+        summary(model, (2, 3, 9, 9), device=device)
+    assert summary(model, (2, 3, 8, 8), device=device).rows[-1].output_shape == (2, 10)

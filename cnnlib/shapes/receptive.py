@@ -104,6 +104,13 @@ def layer_geometry(layer: Any, name: str = "layer") -> tuple[tuple[int, int], ..
     s = _validate.pair(f"{name} stride", stride)
     d = _validate.pair(f"{name} dilation", dilation)
     p = _pad_of(padding, k, d, f"{name} padding")
+    if isinstance(layer, (nn.MaxPool2d, nn.AvgPool2d)):
+        for a in range(2):  # PyTorch refuses these geometries when the layer runs
+            if p[a] > k[a] // 2:
+                raise ValueError(
+                    f"{name} padding must be at most half of kernel_size, as "
+                    f"PyTorch requires for {type(layer).__name__}: got padding={padding} and "
+                    f"kernel_size={kernel_size}")
     return (k, s, p, d)
 
 

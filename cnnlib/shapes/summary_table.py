@@ -237,11 +237,15 @@ def summary(
             return None   # unknown tensor, or changed in place outside a module since
         return entry[2]
 
+    entered: list[tuple[nn.Module, Optional[tuple[int, ...]]]] = []  # leaf modules started, not yet done
+
     def pre_hook(module: nn.Module, args: tuple) -> None:
         t = _first_tensor(args)
         pending.append((lookup(t), None if t is None else tuple(t.shape)))
+        entered.append((module, pending[-1][1]))
 
     def hook(module: nn.Module, args: tuple, output: Any) -> None:
+        entered.pop()
         in_rf, in_shape = pending.pop()
         out = _first_tensor(output)
         out_shape = None if out is None else tuple(out.shape)
@@ -267,11 +271,19 @@ def summary(
         model.eval()
         remember(x, INPUT_RF)
         with torch.no_grad():
-            if all(t.device == device for t in tensors.values()):
-                model(x)
-            else:   # run on stand-ins on `device`; the model's own tensors stay untouched
-                stand_ins = {k: torch.empty_like(t, device=device) for k, t in tensors.items()}
-                torch.func.functional_call(model, stand_ins, (x,))
+            try:
+                if all(t.device == device for t in tensors.values()):
+                    model(x)
+                else:   # run on stand-ins on `device`; the model's own tensors stay untouched
+                    stand_ins = {k: torch.empty_like(t, device=device) for k, t in tensors.items()}
+                    torch.func.functional_call(model, stand_ins, (x,))
+            except (RuntimeError, ValueError, TypeError, IndexError) as err:
+                where = "the model's forward"
+                if entered:
+                    module, shape = entered[-1]
+                    where = f"layer '{names[id(module)]}' ({module!r}) on an input of shape {shape}"
+                raise ValueError(f"input_size {tuple(x.shape)} does not fit the model: {where} "
+                                 f"failed with: {err}") from err
     finally:
         for h in handles:
             h.remove()
