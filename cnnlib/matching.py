@@ -38,15 +38,18 @@ def match_template(image: np.ndarray, template: np.ndarray, normalized: bool = T
         return correlate2d(img, t)
     t0 = t - t.mean()
     t_norm = np.sqrt(np.sum(t0**2))
-    # sum(P * t0) equals sum((P - mean P) * t0) because t0 sums to 0.
-    num = correlate2d(img, t0)
+    # Window variances as sum(P**2) - sum(P)**2 / n lose every digit to cancellation when
+    # the image sits on a large offset (image*1e-3 + 1e6), so work on the image minus its
+    # mean: then only each window's distance from that mean cancels, not the offset.
+    img = img - img.mean()
+    num = correlate2d(img, t0)  # = sum((P - mean P) * t0), because t0 sums to 0
     ones = np.ones_like(t)
     s1 = correlate2d(img, ones)                      # window sums
     s2 = correlate2d(img**2, ones)                   # window sums of squares
     p_var = np.maximum(s2 - s1**2 / t.size, 0.0)     # sum((P - mean P)**2), rounding clipped
     denom = np.sqrt(p_var) * t_norm
-    scale = max(float(np.max(denom)), 1.0)
-    flat = denom <= 1e-9 * scale
+    # Flat: a window whose variance is rounding noise of its sums (or a flat template).
+    flat = (p_var <= 1e-10 * s2) | (t_norm <= 1e-10 * np.sqrt(np.sum(t**2)))
     out = np.where(flat, 0.0, num / np.where(flat, 1.0, denom))
     return np.clip(out, -1.0, 1.0)
 

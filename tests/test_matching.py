@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 
 from cnnlib.matching import best_match, match_template
 from cnnlib.ops import correlate2d
@@ -59,3 +61,24 @@ def test_bad_input():
         best_match(np.zeros(3))
     with pytest.raises(TypeError, match="template"):
         match_template(np.zeros((4, 4)), [[1.0]])
+
+
+@settings(max_examples=50, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), scale=st.sampled_from([1e-12, 1e-6, 1e-3, 1.0, 1e3, 1e6]),
+       offset=st.sampled_from([0.0, -1.0, 1e3, 1e6, -5e7]), h=st.integers(2, 6), w=st.integers(2, 6))
+def test_ncc_is_one_for_an_affine_copy_at_any_scale_and_offset(seed, scale, offset, h, w):
+    """The documented property, P = a*T + b gives 1, also far from 0 and at tiny scales,
+    and the whole map agrees with the brute-force loop (which centres every window)."""
+    rng = np.random.default_rng(seed)
+    base = rng.standard_normal((14, 15))
+    i, j = rng.integers(0, 14 - h + 1), rng.integers(0, 15 - w + 1)
+    img = base * scale + offset
+    t = base[i:i + h, j:j + w] * scale + offset
+    # Digits of the pattern that survive in the inputs themselves: float64 rounding of
+    # offset + pattern*scale leaves a relative error of about eps * |offset| / scale.
+    lost = np.finfo(np.float64).eps * abs(offset) / scale
+    assume(lost < 1e-5)
+    tol = 1e-9 + 1e3 * lost
+    ncc = match_template(img, t)
+    assert ncc[i, j] == pytest.approx(1.0, abs=tol)
+    assert np.allclose(ncc, _ncc_loop(base, base[i:i + h, j:j + w]), atol=tol)
