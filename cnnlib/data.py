@@ -76,6 +76,13 @@ def load_dataset(
     _check_name(name)
     if split not in ("train", "test"):
         raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+    if n is not None:  # checked before any file is read
+        n = _validate.positive_int("n", n)
+        size = 60_000 if split == "train" else 10_000
+        if n > size:
+            raise ValueError(f"n must be at most the size of the {split} split ({size}), got {n}")
+    _validate.nonneg_int("seed", seed)
+    download = _validate.flag("download", download)
     from torchvision import datasets  # imported here: torchvision is slow to import
 
     root = Path(root) if root is not None else data_root()
@@ -170,12 +177,19 @@ class TensorLoader:
         transform: Callable[[torch.Tensor, torch.Generator], torch.Tensor] | None = None,
         drop_last: bool = False,
     ) -> None:
+        for name, t in (("inputs", inputs), ("targets", targets)):
+            if not isinstance(t, torch.Tensor) or t.ndim < 1:
+                raise TypeError(f"{name} must be a torch.Tensor of shape (N, ...), got {type(t).__name__}")
         if len(inputs) != len(targets):
             raise ValueError(f"inputs and targets must have the same length, got {len(inputs)} and {len(targets)}")
+        if transform is not None and not callable(transform):
+            raise TypeError(f"transform must be a function (B, ...) -> (B, ...) or None, got {type(transform).__name__}")
         self.inputs, self.targets = inputs, targets
         self.batch_size = _validate.positive_int("batch_size", batch_size)
-        self.shuffle, self.transform, self.drop_last = shuffle, transform, drop_last
-        self.generator = torch.Generator().manual_seed(seed)
+        self.shuffle = _validate.flag("shuffle", shuffle)
+        self.drop_last = _validate.flag("drop_last", drop_last)
+        self.transform = transform
+        self.generator = torch.Generator().manual_seed(_validate.nonneg_int("seed", seed))
 
     def __len__(self) -> int:
         n, b = len(self.inputs), self.batch_size

@@ -68,13 +68,48 @@ def test_load_from_copied_raw_files(tmp_path):
     assert x.shape == (10, 1, 28, 28) and y.shape == (10,)
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    (dict(name="cifar10"), "name"),
-    (dict(name="mnist", split="val"), "split"),
+@pytest.mark.parametrize("kwargs, exc, match", [
+    (dict(name="cifar10"), ValueError, "name"),
+    (dict(name="mnist", split="val"), ValueError, "split"),
+    (dict(name="mnist", n=0), ValueError, "n must be a positive integer"),
+    (dict(name="mnist", n=2.5), TypeError, "n must be a positive integer"),
+    (dict(name="mnist", split="test", n=10_001), ValueError, r"n must be at most the size of the test split \(10000\)"),
+    (dict(name="fashion_mnist", n=60_001), ValueError, r"at most the size of the train split \(60000\)"),
+    (dict(name="mnist", seed=-1), ValueError, "seed must be a non-negative integer"),
+    (dict(name="mnist", download="no"), TypeError, "download must be True or False"),
 ])
-def test_load_bad_arguments(kwargs, match):
-    with pytest.raises(ValueError, match=match):
-        load_dataset(**kwargs)
+def test_load_bad_arguments_fail_before_any_file_is_read(kwargs, exc, match, tmp_path, monkeypatch):
+    import torchvision.datasets
+
+    def no_reading(*a, **k):
+        raise AssertionError("the dataset was opened before the arguments were checked")
+
+    monkeypatch.setattr(torchvision.datasets, "MNIST", no_reading)
+    monkeypatch.setattr(torchvision.datasets, "FashionMNIST", no_reading)
+    with pytest.raises(exc, match=match):
+        load_dataset(root=tmp_path, **kwargs)
+
+
+@pytest.mark.parametrize("kwargs, exc, match", [
+    (dict(shuffle="yes"), TypeError, "shuffle must be True or False"),
+    (dict(shuffle=None), TypeError, "shuffle must be True or False"),
+    (dict(drop_last=2), TypeError, "drop_last must be True or False"),
+    (dict(seed=-3), ValueError, "seed must be a non-negative integer"),
+    (dict(transform="flip"), TypeError, "transform must be a function"),
+    (dict(inputs=np.zeros((5, 1))), TypeError, "inputs must be a torch.Tensor"),
+    (dict(targets=[0, 1, 2, 3, 4]), TypeError, "targets must be a torch.Tensor"),
+])
+def test_tensor_loader_bad_arguments(kwargs, exc, match):
+    args = dict(inputs=torch.zeros(5, 1), targets=torch.zeros(5))
+    args.update(kwargs)
+    with pytest.raises(exc, match=match):
+        TensorLoader(**args)
+
+
+@pytest.mark.parametrize("value", [True, False, 0, 1, np.bool_(True)])
+def test_tensor_loader_flags_accept_bools_as_torch_does(value):
+    loader = TensorLoader(torch.zeros(5, 1), torch.zeros(5), batch_size=2, shuffle=value, drop_last=value)
+    assert len(loader) == (2 if value else 3) == len(torch.utils.data.DataLoader(range(5), 2, drop_last=bool(value)))
 
 
 def test_subset_errors():
