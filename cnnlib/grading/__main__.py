@@ -1,7 +1,7 @@
 """``python -m cnnlib.grading``: release student notebooks, grade submissions.
 
     python -m cnnlib.grading release [--out release] [--force]
-    python -m cnnlib.grading grade SUBMISSIONS [--out DIR] [--timeout 60] [--notebooks 03 04] [--force]
+    python -m cnnlib.grading grade SUBMISSIONS [--out DIR] [--timeout 60] [--notebook-timeout 900] [--notebooks 03 04] [--force]
 """
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from .autograde import DEFAULT_TIMEOUT, grade
+from .autograde import DEFAULT_NOTEBOOK_TIMEOUT, DEFAULT_TIMEOUT, grade
 from .release import ROOT, SOURCE_DIR, RefuseOverwrite, release
 
 
@@ -26,6 +26,8 @@ def parser() -> argparse.ArgumentParser:
     gr.add_argument("--out", type=Path, default=None, help="output folder (default: <SUBMISSIONS>-graded)")
     gr.add_argument("--source", type=Path, default=SOURCE_DIR, help="folder of the source notebooks (default: notebooks/)")
     gr.add_argument("--timeout", type=int, default=DEFAULT_TIMEOUT, help=f"seconds per cell (default: {DEFAULT_TIMEOUT})")
+    gr.add_argument("--notebook-timeout", type=float, default=DEFAULT_NOTEBOOK_TIMEOUT,
+                    help=f"seconds per notebook, all cells together (default: {DEFAULT_NOTEBOOK_TIMEOUT})")
     gr.add_argument("--notebooks", nargs="+", metavar="NN", help="grade only these notebooks (names or numbers)")
     gr.add_argument("--force", action="store_true", help="write into an output folder that holds files")
     return ap
@@ -39,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{len(written)} student notebooks in {args.out}")
         else:
             grade(args.submissions, args.out, args.source, timeout=args.timeout, force=args.force,
-                  notebooks=args.notebooks)
+                  notebooks=args.notebooks, notebook_timeout=args.notebook_timeout)
     except RefuseOverwrite as exc:
         print(f"refusing to overwrite: {exc}", file=sys.stderr)
         return 1

@@ -5,13 +5,16 @@ submission cannot stop the others:
 
 1. the source notebooks' grader versions go into a temporary nbgrader gradebook
    (``SaveCells``), as ``nbgrader generate_assignment`` would do;
-2. each submission is sanitized: ``ClearOutput``, ``DeduplicateIds``,
+2. each submission is sanitized: ``ClearOutput``, ``DeduplicateIds`` (a duplicated
+   exercise cell: the last copy counts),
    ``OverwriteKernelspec``, ``OverwriteCells`` (locked cells - task text, check cells with
    their hidden tests - restored from the source by grade_id; deleted grade cells put
    back), ``CheckCellMetadata``;
 3. it runs in its own fresh kernel under nbgrader's ``Execute`` (per-cell time limit, the
-   kernel is interrupted on timeout and the run goes on), then ``IgnorePattern`` (Python
-   warnings on stderr cost no points) and ``LimitOutput``;
+   kernel is interrupted on timeout and the run goes on; a time limit for the whole
+   notebook; a lesson cell too slow for the limit is retried once with twice the limit and
+   then reported as "grader error", never as the student's zero), then ``IgnorePattern``
+   (Python warnings on stderr cost no points) and ``LimitOutputSize`` (lines and characters);
 4. each grade cell is scored with ``nbgrader.utils.determine_grade``: a check cell with an
    error scores 0, one without gets its points; explain answers need grading by hand.
 
@@ -21,6 +24,7 @@ not stop it) ends that notebook's run: the cells that ran are graded, the rest s
 """
 from __future__ import annotations
 
+import copy
 import os
 import re
 import sqlite3
@@ -49,12 +53,13 @@ from nbgrader.preprocessors import (
     OverwriteKernelspec,
     SaveCells,
 )
-from traitlets import List, Unicode
+from traitlets import Integer, List, Unicode
 
 from .release import SOURCE_DIR, RefuseOverwrite, grader_version, numbered_notebooks
 
 ASSIGNMENT = "course"
 DEFAULT_TIMEOUT = 60
+DEFAULT_NOTEBOOK_TIMEOUT = 900  # seconds for a whole notebook
 # Under nbgrader's rule "output on stderr fails a check", Python warnings ("UserWarning:
 # ...") and progress bars (" 45%|####") would cost a passing check its points;
 # IgnorePattern drops such stderr output first.
@@ -63,6 +68,7 @@ ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 PASSED, FAILED, ERROR, TIMEOUT = "passed", "failed", "error", "timeout"
 PARTIAL, UNANSWERED, MANUAL = "partial", "unanswered", "needs manual grading"
+GRADER_ERROR = "grader error"
 CRASHED, NOT_RUN, MISSING, UNREADABLE = "crashed", "not run", "missing", "unreadable"
 
 
@@ -103,6 +109,32 @@ class NotebookResult:
     executed: NotebookNode | None = None
     note: str = ""
     seconds: float = 0.0
+
+
+class LimitOutputSize(LimitOutput):
+    """nbgrader's ``LimitOutput`` (lines) plus a cap on characters: one long line (a 10 MB
+    print) is cut too, and so is any rich output (HTML, images) larger than ``max_chars``."""
+
+    max_chars = Integer(20_000, help="characters kept of each output's text").tag(config=True)
+
+    def _cut(self, text: str) -> str:
+        return text if len(text) <= self.max_chars else text[: self.max_chars] + "\n... Output truncated ..."
+
+    def preprocess_cell(self, cell: NotebookNode, resources: dict, index: int):
+        cell, resources = super().preprocess_cell(cell, resources, index)
+        for out in cell.get("outputs", []):
+            if "text" in out:
+                out.text = self._cut("".join(out.text) if isinstance(out.text, list) else out.text)
+            for mime in list(out.get("data", {})):
+                value = out.data[mime]
+                text = "".join(value) if isinstance(value, list) else value
+                if isinstance(text, str) and len(text) > self.max_chars:
+                    if mime == "text/plain":
+                        out.data[mime] = self._cut(text)
+                    else:
+                        del out.data[mime]
+                        out.data.setdefault("text/plain", f"[{mime} output of {len(text)} characters removed by the grader]")
+        return cell, resources
 
 
 def exercises(nb: NotebookNode) -> list[Exercise]:
@@ -205,6 +237,19 @@ class Course:
         self.close()
 
 
+class DropEmptyMetadata(DeduplicateIds):
+    """nbgrader's ``DeduplicateIds`` (a copied exercise cell keeps its grade_id: the last
+    copy keeps it, the earlier ones become plain cells), without the empty ``nbgrader``
+    metadata it leaves on them, which the later preprocessors cannot read."""
+
+    def preprocess(self, nb: NotebookNode, resources: dict):
+        nb, resources = super().preprocess(nb, resources)
+        for cell in nb.cells:
+            if cell.get("metadata", {}).get("nbgrader", None) == {}:
+                del cell.metadata["nbgrader"]
+        return nb, resources
+
+
 def _grade_ids(nb: NotebookNode) -> set[str]:
     return {c.metadata["nbgrader"]["grade_id"] for c in nb.cells
             if "grade_id" in c.get("metadata", {}).get("nbgrader", {})}
@@ -239,17 +284,27 @@ def _unchanged(cell: NotebookNode | None) -> bool:
     return "checksum" in meta and meta["checksum"] == utils.compute_checksum(cell)
 
 
-def execute(nb: NotebookNode, resources: dict, timeout: int = DEFAULT_TIMEOUT) -> tuple[int, str]:
+class _NotebookTimeLimit(Exception):
+    """The whole-notebook time limit passed before a cell started."""
+
+
+def execute(nb: NotebookNode, resources: dict, timeout: int = DEFAULT_TIMEOUT,
+            notebook_timeout: float = DEFAULT_NOTEBOOK_TIMEOUT) -> tuple[int, str]:
     """Run ``nb`` in place in a fresh kernel with nbgrader's ``Execute``.
 
+    ``timeout`` limits each cell (the kernel is interrupted and the run goes on);
+    ``notebook_timeout`` the whole notebook (no cell starts after it has passed).
     Returns ``(stopped_at, note)``: ``stopped_at`` is the index of the cell during which
-    the run ended early (the kernel died or stopped answering), or ``len(nb.cells)``
-    when every cell ran; ``note`` says what happened.
+    the run ended early (the kernel died or stopped answering, or the notebook's time
+    was up), or ``len(nb.cells)`` when every cell ran; ``note`` says what happened.
     """
     started = [-1]
+    t0 = time.perf_counter()
 
     def on_cell_start(cell: NotebookNode, cell_index: int) -> None:
         started[0] = cell_index
+        if time.perf_counter() - t0 > notebook_timeout:
+            raise _NotebookTimeLimit()
 
     executor = Execute(timeout=int(timeout), interrupt_on_timeout=True, allow_errors=True,
                        extra_arguments=["--HistoryManager.hist_file=:memory:"],
@@ -259,6 +314,8 @@ def execute(nb: NotebookNode, resources: dict, timeout: int = DEFAULT_TIMEOUT) -
     try:
         executor.preprocess(nb, resources)
         return len(nb.cells), ""
+    except _NotebookTimeLimit:
+        what = f"the notebook's time limit ({notebook_timeout:g} s in all) passed"
     except DeadKernelError:
         what = "the kernel died"
     except CellTimeoutError:  # no answer even after the interrupt (e.g. SIGINT ignored)
@@ -276,6 +333,17 @@ def execute(nb: NotebookNode, resources: dict, timeout: int = DEFAULT_TIMEOUT) -
     return at, f"{what} while running cell {at + 1} (`{_first_line(nb.cells[at])}`); the cells after it did not run"
 
 
+def _slow_lesson_cell(nb: NotebookNode, lesson: set[str]) -> int | None:
+    """Index of the first lesson cell that hit the per-cell limit: a cell without exercise
+    metadata whose code is that of a cell of the source notebook (``lesson``), so that a
+    slow cell the student wrote is never taken for the machine's fault."""
+    for i, cell in enumerate(nb.cells):
+        if (cell.cell_type == "code" and "nbgrader" not in cell.get("metadata", {})
+                and cell.source in lesson and _timed_out(cell)):
+            return i
+    return None
+
+
 @dataclass
 class _Run:
     """A submission after its run: its graded cells by grade_id and where the run stopped."""
@@ -285,6 +353,7 @@ class _Run:
     stopped_at: int
     note: str
     timeout: int
+    slow_lesson: int | None = None  # a lesson cell that hit the per-cell limit, retried
 
     def __post_init__(self) -> None:
         self.index = {c.metadata["nbgrader"]["grade_id"]: i for i, c in enumerate(self.nb.cells)
@@ -310,9 +379,18 @@ def _score(ex: Exercise, run: _Run) -> tuple[float | None, str, str]:
     if cell is None:
         return 0.0, ERROR, "the check cell is missing and could not be restored"
     i = run.index[ex.grade_id]
+    if run.slow_lesson is not None and i > run.slow_lesson:
+        slow = run.nb.cells[run.slow_lesson]
+        return None, GRADER_ERROR, (
+            f"lesson cell {run.slow_lesson + 1} (`{_first_line(slow)}`), which is not the student's, did not "
+            f"finish within the {run.timeout} s limit per cell (also when retried): this machine was too slow "
+            f"or too busy. Regrade with a larger limit (make grade TIMEOUT=...)")
     if i >= run.stopped_at:
         return 0.0, (CRASHED if i == run.stopped_at else NOT_RUN), run.note
-    points, _ = utils.determine_grade(cell)
+    try:
+        points, _ = utils.determine_grade(cell)
+    except ValueError as exc:  # e.g. an output claiming more points than the cell is worth
+        return 0.0, ERROR, f"the check cell's output could not be graded ({exc}); was it tampered with?"
     errors = _errors(cell)
     if not errors and points == ex.max_points:
         return points, PASSED, ""
@@ -339,8 +417,15 @@ def _score(ex: Exercise, run: _Run) -> tuple[float | None, str, str]:
 
 
 def grade_notebook(path: Path, student: str, course: Course, notebook: str | None = None,
-                   timeout: int = DEFAULT_TIMEOUT) -> NotebookResult:
-    """Grade one submitted notebook against the course's source notebook of the same name."""
+                   timeout: int = DEFAULT_TIMEOUT,
+                   notebook_timeout: float = DEFAULT_NOTEBOOK_TIMEOUT) -> NotebookResult:
+    """Grade one submitted notebook against the course's source notebook of the same name.
+
+    A lesson cell (not an exercise) that hits the per-cell limit is the machine's fault,
+    not the student's: the notebook is run once more with twice the limit, and if that
+    cell is still too slow, the exercises after it are reported as "grader error" (no
+    points given or taken) instead of a zero.
+    """
     notebook = notebook or Path(path).stem
     exs = course.exercises[notebook]
     start = time.perf_counter()
@@ -348,7 +433,7 @@ def grade_notebook(path: Path, student: str, course: Course, notebook: str | Non
     try:
         nb = nbformat.read(path, as_version=4)
         submitted = _grade_ids(nb)
-        for pp in (ClearOutput(), DeduplicateIds(), OverwriteKernelspec(),
+        for pp in (ClearOutput(), DropEmptyMetadata(), OverwriteKernelspec(),
                    RestoreCells(add_missing_cells=True, order=course.order(notebook)), CheckCellMetadata()):
             nb, resources = pp.preprocess(nb, resources)
     except Exception as exc:
@@ -357,10 +442,19 @@ def grade_notebook(path: Path, student: str, course: Course, notebook: str | Non
                   for e in exs]
         return NotebookResult(student, notebook, grades, None, message, time.perf_counter() - start)
 
-    stopped_at, note = execute(nb, resources, timeout)
-    for pp in (IgnorePattern(pattern=STDERR_IGNORED, enabled=True), LimitOutput()):
+    fresh = copy.deepcopy(nb)
+    lesson = {c.source for c in course.versions[notebook].cells
+              if c.cell_type == "code" and "nbgrader" not in c.get("metadata", {})}
+    stopped_at, note = execute(nb, resources, timeout, notebook_timeout)
+    slow = _slow_lesson_cell(nb, lesson)
+    if slow is not None:  # the machine's fault, not the student's: once more, twice the limit
+        timeout *= 2
+        nb = copy.deepcopy(fresh)
+        stopped_at, note = execute(nb, resources, timeout, notebook_timeout)
+        slow = _slow_lesson_cell(nb, lesson)
+    for pp in (IgnorePattern(pattern=STDERR_IGNORED, enabled=True), LimitOutputSize()):
         nb, resources = pp.preprocess(nb, resources)
-    run = _Run(nb, submitted, stopped_at, note, timeout)
+    run = _Run(nb, submitted, stopped_at, note, timeout, slow)
     grades = []
     for ex in exs:
         points, status, message = _score(ex, run)
@@ -410,16 +504,29 @@ class GradingRun:
         return [g for r in self.results for g in r.grades]
 
 
+def _validate_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    path, folder = Path(path).resolve(), Path(folder).resolve()
+    return path == folder or folder in path.parents
+
+
 def grade(submissions: Path, out: Path | None = None, source_dir: Path = SOURCE_DIR,
           timeout: int = DEFAULT_TIMEOUT, force: bool = False,
-          notebooks: Sequence[str] | None = None, log=sys.stdout) -> GradingRun:
+          notebooks: Sequence[str] | None = None, log=sys.stdout,
+          notebook_timeout: float = DEFAULT_NOTEBOOK_TIMEOUT) -> GradingRun:
     """Grade every ``<submissions>/<student>/<NN_topic>.ipynb``; write the CSV and feedback.
 
     Writes ``<out>/grades.csv``, ``<out>/feedback/<student>/<NN_topic>.md`` and the notebooks
     as they ran, ``<out>/autograded/<student>/<NN_topic>.ipynb``. ``out`` defaults to
     ``<submissions>-graded``; a non-empty ``out`` is refused unless ``force``. Graded are
     ``notebooks`` (names or ``NN`` prefixes) or else every course notebook that someone
-    submitted; a student without one of them gets its rows as "missing".
+    submitted; a student without one of them gets its rows as "missing". ``out`` may not
+    be the submissions folder or inside it (a later run would grade the output as a
+    student), nor the source folder. ``grades.csv`` is rewritten after every notebook, so
+    a run that is killed keeps the grades it had.
     """
     from .report import write_csv, write_feedback, write_notebook
 
@@ -427,6 +534,13 @@ def grade(submissions: Path, out: Path | None = None, source_dir: Path = SOURCE_
     if not submissions.is_dir():
         raise FileNotFoundError(f"no submissions folder {submissions}")
     out = Path(out) if out else default_out(submissions)
+    if _inside(out, submissions):
+        raise ValueError(f"--out {out} is inside the submissions folder {submissions}: the next run would grade "
+                         "its feedback/ and autograded/ folders as students; choose a folder beside it")
+    if _inside(out, source_dir) or _inside(source_dir, out):
+        raise ValueError(f"--out {out} overlaps the source notebooks' folder {source_dir}; choose another folder")
+    if not _validate_int(timeout) or timeout < 1:
+        raise ValueError(f"timeout must be a positive number of seconds per cell, got {timeout!r}")
     if out.exists() and any(out.iterdir()) and not force:
         raise RefuseOverwrite(f"{out} already holds files (grades.csv, feedback/ ...) that would be overwritten: "
                               f"choose another output folder (--out, make grade OUT=...) or pass --force (FORCE=1)")
@@ -452,8 +566,9 @@ def grade(submissions: Path, out: Path | None = None, source_dir: Path = SOURCE_
                                     e.title, manual=e.manual) for e in course.exercises[name]]
                     run.results.append(NotebookResult(student, name, grades, note="not submitted"))
                     continue
-                result = grade_notebook(files[name], student, course, name, timeout)
+                result = grade_notebook(files[name], student, course, name, timeout, notebook_timeout)
                 run.results.append(result)
+                write_csv(run.grades, out / "grades.csv")  # after every notebook: a killed run keeps them
                 write_feedback(result, out / "feedback" / student / f"{name}.md")
                 if result.executed is not None:
                     write_notebook(result.executed, out / "autograded" / student / f"{name}.ipynb")

@@ -120,6 +120,10 @@ def release(source_dir: Path = SOURCE_DIR, out_dir: Path = ROOT / "release", for
     if not sources:
         raise FileNotFoundError(f"no course notebooks ({NUMBERED}) in {source_dir}")
     out_dir = Path(out_dir)
+    folders = {Path(src).resolve().parent for src in sources} | {Path(source_dir).resolve()}
+    if out_dir.resolve() in folders:
+        raise ValueError(f"--out {out_dir} is the folder of the source notebooks: the student versions would "
+                         "replace the solutions; choose another folder (e.g. release/)")
     targets = [out_dir / Path(src).name for src in sources]
     check_writable(targets, force, f"delete {out_dir}/ or pass --force (make release FORCE=1) to replace")
     students = [student_version(nbformat.read(src, as_version=4)) for src in sources]

@@ -20,14 +20,26 @@ def _num(x: float | None) -> str:
     return f"{x:g}" if float(x).is_integer() else f"{x:.2f}"
 
 
+def _text(value: str) -> str:
+    """A CSV cell a spreadsheet shows as text: one that would start a formula (``=``, ``+``,
+    ``-``, ``@``, a tab or a carriage return, OWASP's list) gets a leading apostrophe."""
+    value = str(value)
+    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
+
+
 def write_csv(grades: Iterable[Grade], path: Path) -> None:
-    """One row per student, notebook and graded cell; ``points`` is empty where a person grades."""
+    """One row per student, notebook and graded cell; ``points`` is empty where a person grades.
+
+    Written to a temporary file and renamed, so a reader never sees half a file."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", newline="", encoding="utf-8") as f:
+    tmp = path.with_name(path.name + ".part")
+    with open(tmp, "w", newline="", encoding="utf-8") as f:
         w = csv.writer(f)
         w.writerow(COLUMNS)
         for g in grades:
-            w.writerow([g.student, g.notebook, g.grade_id, _num(g.points), _num(g.max_points), g.status, g.message])
+            w.writerow([_text(g.student), _text(g.notebook), _text(g.grade_id), _num(g.points), _num(g.max_points),
+                        _text(g.status), _text(g.message)])
+    tmp.replace(path)
 
 
 def _fence(text: str) -> str:
