@@ -6,7 +6,7 @@ from typing import Any, Callable
 import torch
 import torch.nn.functional as F
 
-from .core import NOT_IMPLEMENTED, CheckFailed, check_cases, expect_close, expect_true, passed
+from .core import NOT_IMPLEMENTED, CheckFailed, check_cases, expect_close, expect_true, passed, protect
 
 
 def _reference_size(h: int, k: int, s: int = 1, p: int = 0, op: int = 0, d: int = 1) -> int:
@@ -163,3 +163,6 @@ def check_overlap_counts(answer: Any, hidden: bool = False) -> None:
                           "outputs, so the counts add up to 12")
     raise CheckFailed(f"overlap is {got}, expected other counts. Place a window of 3 ones at positions "
                       "0, 2, 4 and 6 and count, for every output position, how many windows cover it")
+
+
+protect(globals())

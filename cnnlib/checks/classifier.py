@@ -11,7 +11,7 @@ from typing import Any, Callable
 
 import torch
 
-from .core import NOT_IMPLEMENTED, CheckFailed, check_cases, expect_equal, passed
+from .core import NOT_IMPLEMENTED, CheckFailed, check_cases, expect_equal, passed, protect
 
 
 def _call(fn: Callable[..., Any], what: str, *args: Any) -> Any:
@@ -281,3 +281,6 @@ def check_flatten_size(fn: Callable[[int, int, int], int], hidden: bool = False)
 
     check_cases(call, cases, "flatten_size", diagnose=diagnose, compare=compare)
     passed("flatten_size")
+
+
+protect(globals())

@@ -13,7 +13,7 @@ from typing import Any, Callable
 import numpy as np
 
 from ..ops.signal import convolve2d, correlate2d
-from .core import NOT_IMPLEMENTED, CheckFailed, _to_np, passed
+from .core import NOT_IMPLEMENTED, CheckFailed, _to_np, passed, protect
 
 
 def _reference(image: np.ndarray, kernel: np.ndarray, stride: int) -> np.ndarray:
@@ -167,3 +167,6 @@ def check_conv_answers(out_shape: Any, num_feature_maps: Any, weight_shape: Any)
             hint = "nn.Conv2d.weight has shape (out_channels, in_channels / groups, kH, kW)"
         raise CheckFailed(f"weight_shape is {got_w}, which is not right: {hint}")
     passed("out_shape, num_feature_maps and weight_shape")
+
+
+protect(globals())

@@ -1,6 +1,8 @@
 """Generic checks with actionable messages (see :mod:`cnnlib.checks`)."""
 from __future__ import annotations
 
+import functools
+import types
 from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
@@ -34,6 +36,7 @@ def expect_equal(actual: Any, expected: Any, what: str, hint: str | None = None)
         if a.shape != e.shape or not np.array_equal(a, e):
             _fail(f"{what} is {a.tolist()}, expected {e.tolist()}", hint)
         return
+    actual = plain(actual)
     if actual != expected:
         _fail(f"{what} is {actual!r}, expected {expected!r}", hint)
 
@@ -86,7 +89,7 @@ def check_cases(
     for args, kwargs, expected in cases:
         call = ", ".join([repr(a) for a in args] + [f"{k}={v!r}" for k, v in kwargs.items()])
         try:
-            got = fn(*args, **kwargs)
+            got = plain(fn(*args, **kwargs))
         except NotImplementedError:
             raise CheckFailed(NOT_IMPLEMENTED.format(what=what)) from None
         if not compare(got, expected):
@@ -99,3 +102,63 @@ def check_cases(
 def passed(what: str) -> None:
     """Print the one line a passing check cell shows."""
     print(f"\u2714 {what}: all checks passed")
+
+
+# ---------------------------------------------------------------- answers as plain values
+
+def plain(value: Any) -> Any:
+    """A learner's answer as the built-in value it claims to be, so that no comparison in
+    a check can be rigged: an ``int`` subclass whose ``__eq__`` is always true becomes the
+    plain ``int`` it holds (read through ``int``'s own slot, not the subclass's methods);
+    likewise ``float``, ``str``, tuples and lists (element-wise), dicts, ``torch.Size``,
+    NumPy scalars and array subclasses, and tensor subclasses (as plain tensors, sharing
+    data and autograd history). Functions are wrapped so that what they return is made
+    plain too; everything else (modules, classes, None, ...) is returned as it is.
+    """
+    if type(value) in (int, float, bool, str, complex, type(None)):
+        return value
+    if isinstance(value, bool):  # cannot happen (bool is final), kept for clarity
+        return bool(value)
+    if isinstance(value, int):
+        return int.__index__(value)
+    if isinstance(value, float):
+        return float.__float__(value)
+    if isinstance(value, str):
+        return str.__str__(value)
+    if isinstance(value, np.generic):
+        return plain(np.ndarray.item(np.asarray(value)))
+    if isinstance(value, np.ndarray):
+        return np.asarray(value) if type(value) is not np.ndarray else value
+    if isinstance(value, torch.Tensor):
+        return value if type(value) is torch.Tensor else torch.Tensor.as_subclass(value, torch.Tensor)
+    if isinstance(value, torch.Size):
+        return tuple(plain(v) for v in tuple.__iter__(value))
+    if isinstance(value, tuple):
+        return tuple(plain(v) for v in tuple.__iter__(value))
+    if isinstance(value, list):
+        return [plain(v) for v in list.__iter__(value)]
+    if isinstance(value, dict):
+        return {plain(k): plain(v) for k, v in dict.items(value)}
+    if isinstance(value, (types.FunctionType, types.BuiltinFunctionType, functools.partial)):
+        @functools.wraps(value)
+        def call(*args: Any, **kwargs: Any) -> Any:
+            return plain(value(*args, **kwargs))
+        return call
+    return value
+
+
+def protect(namespace: dict) -> None:
+    """Make every public ``check_*`` function of a checks module take its arguments through
+    :func:`plain`. Each topic module ends with ``protect(globals())``; a test makes sure
+    none is forgotten."""
+    for name, fn in list(namespace.items()):
+        if name.startswith("check_") and isinstance(fn, types.FunctionType) and not getattr(fn, "__plain_answers__", False):
+            namespace[name] = _plain_answers(fn)
+
+
+def _plain_answers(fn: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(fn)
+    def check(*args: Any, **kwargs: Any) -> Any:
+        return fn(*(plain(a) for a in args), **{k: plain(v) for k, v in kwargs.items()})
+    check.__plain_answers__ = True
+    return check

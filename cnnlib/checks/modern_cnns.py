@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .core import NOT_IMPLEMENTED, CheckFailed, check_cases, expect_equal, expect_true, passed
+from .core import NOT_IMPLEMENTED, CheckFailed, check_cases, expect_equal, expect_true, passed, protect
 
 
 def _is_stub(answer: Any) -> bool:
@@ -240,3 +240,6 @@ def check_inception_savings(answer: Any) -> None:
     expect_equal(got, expected, "savings", hints.get(got, "weights of a k x k conv: k * k * C_in * C_out; the naive "
                                                      "3x3 and 5x5 convolutions see all 256 input channels"))
     passed("savings")
+
+
+protect(globals())

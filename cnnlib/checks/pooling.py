@@ -13,7 +13,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .core import NOT_IMPLEMENTED, CheckFailed, expect_close, passed
+from .core import NOT_IMPLEMENTED, CheckFailed, expect_close, passed, protect
 
 NOT_SET = ("{what} is not implemented yet: replace the `...` (and the `raise NotImplementedError()` line) "
            "with your answer and run the cell again.")
@@ -171,3 +171,6 @@ def check_pool_output_shape(answer: Any) -> None:
     else:
         hint = hints.get(got, "H_out = floor((H_in - k)/s) + 1 for each pooling; 17 -> 8 -> ?")
     raise CheckFailed(f"pooled_shape is {got}, expected {POOL_EXPECTED}: {hint}")
+
+
+protect(globals())

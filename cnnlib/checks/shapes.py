@@ -11,7 +11,7 @@ import math
 import numbers
 from typing import Any, Callable
 
-from .core import NOT_IMPLEMENTED, CheckFailed, check_cases, expect_true, passed
+from .core import NOT_IMPLEMENTED, CheckFailed, check_cases, expect_true, passed, protect
 
 NOT_SET = ("{what} is not implemented yet: replace the `...` (and the `raise NotImplementedError()` line) "
            "with your answer and run the cell again.")
@@ -191,3 +191,6 @@ def check_receptive_field(answer: Any) -> None:
     raise CheckFailed(f"rf is {got}, expected {RF_EXPECTED}: " + hints.get(
         got, "start from size 1, jump 1; per layer: size += (k - 1) * jump, then jump *= stride; "
              "check with cnnlib.shapes.receptive_field"))
+
+
+protect(globals())

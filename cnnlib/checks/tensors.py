@@ -14,7 +14,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .core import NOT_IMPLEMENTED, CheckFailed, _to_np, passed
+from .core import NOT_IMPLEMENTED, CheckFailed, _to_np, passed, protect
 
 _STUB = "replace the `...`"
 
@@ -208,3 +208,6 @@ def check_param_counts(fc_params: Any, conv_params: Any, total_params: Any) -> N
         raise CheckFailed(f"total_params is {total:,}, which is not right: "
                           + hints.get(total, "conv_params + (8 * 120 * 160 weights + 1 bias) of the Linear layer"))
     passed("fc_params, conv_params and total_params")
+
+
+protect(globals())

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import torch
 
-from .core import CheckFailed, NOT_IMPLEMENTED, expect_close, expect_equal, passed
+from .core import CheckFailed, NOT_IMPLEMENTED, expect_close, expect_equal, passed, protect
 
 
 def check_batch_shape(answer: tuple, hidden: bool = False) -> None:
@@ -38,3 +38,6 @@ def check_flatten_batch(fn, hidden: bool = False) -> None:
         expect_close(got, x.reshape(n, -1), f"flatten_batch(x) for x of shape {shape}",
                      hint="the values must keep PyTorch's row-major order (channel, then row, then column)")
     passed("flatten_batch")
+
+
+protect(globals())
