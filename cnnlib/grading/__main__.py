@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from .autograde import DEFAULT_NOTEBOOK_TIMEOUT, DEFAULT_TIMEOUT, grade
+from .sandbox import DEFAULT_MEMORY_GB, SandboxUnavailable
 from .release import ROOT, SOURCE_DIR, RefuseOverwrite, release
 
 
@@ -28,6 +29,10 @@ def parser() -> argparse.ArgumentParser:
     gr.add_argument("--timeout", type=int, default=DEFAULT_TIMEOUT, help=f"seconds per cell (default: {DEFAULT_TIMEOUT})")
     gr.add_argument("--notebook-timeout", type=float, default=DEFAULT_NOTEBOOK_TIMEOUT,
                     help=f"seconds per notebook, all cells together (default: {DEFAULT_NOTEBOOK_TIMEOUT})")
+    gr.add_argument("--sandbox", choices=["auto", "require", "off"], default="auto",
+                    help="run each kernel in bubblewrap: auto (warn loudly without it), require, off")
+    gr.add_argument("--memory-gb", type=float, default=DEFAULT_MEMORY_GB,
+                    help=f"memory limit of each kernel in the sandbox (default: {DEFAULT_MEMORY_GB:g})")
     gr.add_argument("--notebooks", nargs="+", metavar="NN", help="grade only these notebooks (names or numbers)")
     gr.add_argument("--force", action="store_true", help="write into an output folder that holds files")
     return ap
@@ -41,11 +46,12 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{len(written)} student notebooks in {args.out}")
         else:
             grade(args.submissions, args.out, args.source, timeout=args.timeout, force=args.force,
-                  notebooks=args.notebooks, notebook_timeout=args.notebook_timeout)
+                  notebooks=args.notebooks, notebook_timeout=args.notebook_timeout,
+                  sandbox=args.sandbox, memory_gb=args.memory_gb)
     except RefuseOverwrite as exc:
         print(f"refusing to overwrite: {exc}", file=sys.stderr)
         return 1
-    except (FileNotFoundError, ValueError) as exc:
+    except (FileNotFoundError, ValueError, SandboxUnavailable) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     return 0

@@ -55,7 +55,8 @@ from nbgrader.preprocessors import (
 )
 from traitlets import Integer, List, Unicode
 
-from .release import SOURCE_DIR, RefuseOverwrite, grader_version, numbered_notebooks
+from .release import ROOT, SOURCE_DIR, RefuseOverwrite, grader_version, numbered_notebooks
+from .sandbox import DEFAULT_MEMORY_GB, Sandbox, prepare_datasets, remove_tree
 
 ASSIGNMENT = "course"
 DEFAULT_TIMEOUT = 60
@@ -289,11 +290,12 @@ class _NotebookTimeLimit(Exception):
 
 
 def execute(nb: NotebookNode, resources: dict, timeout: int = DEFAULT_TIMEOUT,
-            notebook_timeout: float = DEFAULT_NOTEBOOK_TIMEOUT) -> tuple[int, str]:
+            notebook_timeout: float = DEFAULT_NOTEBOOK_TIMEOUT, sandbox: Sandbox | None = None) -> tuple[int, str]:
     """Run ``nb`` in place in a fresh kernel with nbgrader's ``Execute``.
 
     ``timeout`` limits each cell (the kernel is interrupted and the run goes on);
-    ``notebook_timeout`` the whole notebook (no cell starts after it has passed).
+    ``notebook_timeout`` the whole notebook (no cell starts after it has passed). With an
+    enabled ``sandbox`` the kernel runs inside it, in a scratch folder removed afterwards.
     Returns ``(stopped_at, note)``: ``stopped_at`` is the index of the cell during which
     the run ended early (the kernel died or stopped answering, or the notebook's time
     was up), or ``len(nb.cells)`` when every cell ran; ``note`` says what happened.
@@ -306,9 +308,15 @@ def execute(nb: NotebookNode, resources: dict, timeout: int = DEFAULT_TIMEOUT,
         if time.perf_counter() - t0 > notebook_timeout:
             raise _NotebookTimeLimit()
 
+    kwargs = {}
+    scratch = None
+    if sandbox is not None and sandbox.enabled:
+        scratch = sandbox.scratch()
+        kwargs["kernel_manager_class"] = sandbox.kernel_manager_class(scratch)
+        resources = {**resources, "metadata": {**resources.get("metadata", {}), "path": str(scratch)}}
     executor = Execute(timeout=int(timeout), interrupt_on_timeout=True, allow_errors=True,
                        extra_arguments=["--HistoryManager.hist_file=:memory:"],
-                       on_cell_start=on_cell_start)
+                       on_cell_start=on_cell_start, **kwargs)
     previous = os.environ.get("NBGRADER_EXECUTION")
     os.environ["NBGRADER_EXECUTION"] = "autograde"
     try:
@@ -327,6 +335,8 @@ def execute(nb: NotebookNode, resources: dict, timeout: int = DEFAULT_TIMEOUT,
             os.environ.pop("NBGRADER_EXECUTION", None)
         else:
             os.environ["NBGRADER_EXECUTION"] = previous
+        if scratch is not None:
+            remove_tree(scratch)
     at = started[0]
     if at < 0:
         return 0, f"{what} while starting the kernel; no cell ran"
@@ -418,7 +428,8 @@ def _score(ex: Exercise, run: _Run) -> tuple[float | None, str, str]:
 
 def grade_notebook(path: Path, student: str, course: Course, notebook: str | None = None,
                    timeout: int = DEFAULT_TIMEOUT,
-                   notebook_timeout: float = DEFAULT_NOTEBOOK_TIMEOUT) -> NotebookResult:
+                   notebook_timeout: float = DEFAULT_NOTEBOOK_TIMEOUT,
+                   sandbox: Sandbox | None = None) -> NotebookResult:
     """Grade one submitted notebook against the course's source notebook of the same name.
 
     A lesson cell (not an exercise) that hits the per-cell limit is the machine's fault,
@@ -445,12 +456,12 @@ def grade_notebook(path: Path, student: str, course: Course, notebook: str | Non
     fresh = copy.deepcopy(nb)
     lesson = {c.source for c in course.versions[notebook].cells
               if c.cell_type == "code" and "nbgrader" not in c.get("metadata", {})}
-    stopped_at, note = execute(nb, resources, timeout, notebook_timeout)
+    stopped_at, note = execute(nb, resources, timeout, notebook_timeout, sandbox)
     slow = _slow_lesson_cell(nb, lesson)
     if slow is not None:  # the machine's fault, not the student's: once more, twice the limit
         timeout *= 2
         nb = copy.deepcopy(fresh)
-        stopped_at, note = execute(nb, resources, timeout, notebook_timeout)
+        stopped_at, note = execute(nb, resources, timeout, notebook_timeout, sandbox)
         slow = _slow_lesson_cell(nb, lesson)
     for pp in (IgnorePattern(pattern=STDERR_IGNORED, enabled=True), LimitOutputSize()):
         nb, resources = pp.preprocess(nb, resources)
@@ -516,7 +527,8 @@ def _inside(path: Path, folder: Path) -> bool:
 def grade(submissions: Path, out: Path | None = None, source_dir: Path = SOURCE_DIR,
           timeout: int = DEFAULT_TIMEOUT, force: bool = False,
           notebooks: Sequence[str] | None = None, log=sys.stdout,
-          notebook_timeout: float = DEFAULT_NOTEBOOK_TIMEOUT) -> GradingRun:
+          notebook_timeout: float = DEFAULT_NOTEBOOK_TIMEOUT, sandbox: str = "auto",
+          memory_gb: float = DEFAULT_MEMORY_GB) -> GradingRun:
     """Grade every ``<submissions>/<student>/<NN_topic>.ipynb``; write the CSV and feedback.
 
     Writes ``<out>/grades.csv``, ``<out>/feedback/<student>/<NN_topic>.md`` and the notebooks
@@ -527,6 +539,9 @@ def grade(submissions: Path, out: Path | None = None, source_dir: Path = SOURCE_
     be the submissions folder or inside it (a later run would grade the output as a
     student), nor the source folder. ``grades.csv`` is rewritten after every notebook, so
     a run that is killed keeps the grades it had.
+
+    ``sandbox`` (``"auto"``, ``"require"`` or ``"off"``) runs each kernel in bubblewrap
+    (see :mod:`cnnlib.grading.sandbox`) with at most ``memory_gb`` of memory.
     """
     from .report import write_csv, write_feedback, write_notebook
 
@@ -558,7 +573,13 @@ def grade(submissions: Path, out: Path | None = None, source_dir: Path = SOURCE_
 
     run = GradingRun(out)
     out.mkdir(parents=True, exist_ok=True)
-    with Course([sources[n] for n in names]) as course:
+    from ..data import data_root
+
+    box = Sandbox(sandbox, data_dir=data_root(), memory_gb=memory_gb,
+                  hidden=(ROOT, Path(source_dir), submissions, out, Path.home()))
+    if box.enabled:
+        prepare_datasets(data_root())
+    with box, Course([sources[n] for n in names]) as course:
         for student, files in found.items():
             for name in names:
                 if name not in files:
@@ -566,7 +587,7 @@ def grade(submissions: Path, out: Path | None = None, source_dir: Path = SOURCE_
                                     e.title, manual=e.manual) for e in course.exercises[name]]
                     run.results.append(NotebookResult(student, name, grades, note="not submitted"))
                     continue
-                result = grade_notebook(files[name], student, course, name, timeout, notebook_timeout)
+                result = grade_notebook(files[name], student, course, name, timeout, notebook_timeout, box)
                 run.results.append(result)
                 write_csv(run.grades, out / "grades.csv")  # after every notebook: a killed run keeps them
                 write_feedback(result, out / "feedback" / student / f"{name}.md")
