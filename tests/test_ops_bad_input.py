@@ -103,7 +103,7 @@ def test_output_padding_rows_that_hold_only_the_bias(seed, k, s, p, op, hw):
     n_bias_only = max(op - p, 0)
     reached = ref != 0
     assert not reached[ref.shape[0] - n_bias_only:].any() and not reached[:, ref.shape[1] - n_bias_only:].any()
-    if n_bias_only < ref.shape[0]:
+    if n_bias_only < ref.shape[0] and k >= s:  # no gaps between the windows
         assert reached[ref.shape[0] - n_bias_only - 1].any()  # the row before is reached
     for impl in (loops, im2col):
         out, _ = impl.conv_transpose2d_forward(x, w, np.array([5.0]), s, p, op)

@@ -358,7 +358,8 @@ def conv_transpose2d_forward(
     ``w[ci]``, onto the window at ``(i*stride, j*stride)`` of a large output, and then
     crops ``padding`` pixels from each side. ``output_padding`` adds rows/columns at the
     bottom/right of the uncropped output that no input pixel reaches; after the crop, the
-    last ``max(output_padding - padding, 0)`` rows/columns of ``out`` hold only the bias. It is the backward pass of
+    last ``max(output_padding - padding, 0)`` rows/columns of ``out`` hold only the bias
+    (and, with a stride larger than the dilated kernel, so do the gaps between windows). It is the backward pass of
     ``conv2d`` with respect to its input, which is why ``w`` is stored (C_in, C_out/groups, ...).
 
     Returns ``(out, cache)``; pass ``cache`` to :func:`conv_transpose2d_backward`.
