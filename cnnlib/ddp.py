@@ -29,6 +29,7 @@ import argparse
 import json
 import math
 import os
+import subprocess
 import sys
 import time
 from contextlib import contextmanager
@@ -497,6 +498,23 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--lr", type=float, default=0.1)
     s.add_argument("--out", required=True, help="folder for step_rank<R>.pt")
     return p
+
+
+def torchrun(args: Sequence[str], nproc: int = 2, timeout_s: float = 300.0) -> subprocess.CompletedProcess:
+    """Launch ``python -m torch.distributed.run --standalone --nproc_per_node=nproc -m cnnlib.ddp *args``
+    on this machine and wait for it; returns the finished process (``returncode``, ``stdout``,
+    ``stderr`` as text). One thread per worker (``OMP_NUM_THREADS=1``); this checkout's
+    cnnlib is put on the workers' ``PYTHONPATH``.
+    """
+    nproc = _validate.positive_int("nproc", nproc)
+    timeout_s = _check_timeout(timeout_s)
+    root = str(Path(__file__).resolve().parent.parent)
+    env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")}
+    env.update(OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1",
+               PYTHONPATH=os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH", "")) if p))
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",
+           "-m", "cnnlib.ddp", *map(str, args)]
+    return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout_s, cwd=root)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

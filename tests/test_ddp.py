@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -51,15 +49,9 @@ def _synthetic(path: Path, n_train: int = 256, n_val: int = 128) -> Path:
     return path
 
 
-def _torchrun(*args: str, nproc: int = 2, timeout: float = 60) -> tuple[subprocess.CompletedProcess, float]:
-    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1",
-               PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
-    for var in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
-        env.pop(var, None)
+def _torchrun(*args: str, nproc: int = 2) -> tuple[subprocess.CompletedProcess, float]:
     start = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone",
-                           f"--nproc_per_node={nproc}", "-m", "cnnlib.ddp", *args],
-                          capture_output=True, text=True, env=env, timeout=timeout, cwd=ROOT)
+    proc = ddp.torchrun(args, nproc=nproc, timeout_s=60)
     return proc, time.perf_counter() - start
 
 
@@ -237,6 +229,13 @@ def test_main_step_and_failure_in_a_world_of_one(tmp_path, monkeypatch, capsys):
     assert ddp.main(["train", "--data", str(data), "--fail-rank", "0", "--fail-mode", "crash"]) == 1
     assert "rank 0 failed: injected failure on rank 0" in capsys.readouterr().err
     assert not dist.is_initialized()   # torn down after the failure
+
+
+def test_torchrun_checks_its_arguments():
+    with pytest.raises(ValueError, match="nproc"):
+        ddp.torchrun(["step"], nproc=0)
+    with pytest.raises(ValueError, match="timeout_s"):
+        ddp.torchrun(["step"], timeout_s=0)
 
 
 def test_explain_failure_names_the_cause():
