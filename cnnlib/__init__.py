@@ -8,6 +8,8 @@ Modules, one job each:
                      layer-by-layer summary table of an ``nn.Module``.
 - ``cnnlib.data``    MNIST / Fashion-MNIST as in-memory tensors, batching, a sample photo.
 - ``cnnlib.train``   seeding, device choice, one ``fit``/``evaluate`` loop.
+- ``cnnlib.ddp``     data-parallel training with torch.distributed (``torchrun -m cnnlib.ddp``).
+- ``cnnlib.model_parallel``  AlexNet split over two devices, as in the paper.
 - ``cnnlib.viz``     image grids, kernels, feature maps, curves, confusion matrix.
 - ``cnnlib.checks``  feedback checks for the graded exercises.
 """

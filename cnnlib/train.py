@@ -44,11 +44,18 @@ def seed_everything(seed: int = 0, deterministic: bool = True) -> None:
 
 
 def get_device(prefer: str | None = None) -> torch.device:
-    """CUDA when present, else the CPU. ``prefer="cpu"`` (or any device string) forces one."""
+    """CUDA when present, else Apple's MPS (a Mac's GPU), else the CPU.
+
+    ``prefer="cpu"`` (or any device string) forces one. MPS serves single-process runs
+    only: :mod:`cnnlib.ddp` trains on CUDA (NCCL) or on the CPU (gloo).
+    """
     if prefer is not None:
         return torch.device(prefer)
     if torch.cuda.is_available():
         return torch.device("cuda")
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        return torch.device("mps")
     return torch.device("cpu")
 
 
@@ -117,12 +124,16 @@ def fit(
     scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
     device: torch.device | str | None = None,
     progress: bool = True,
+    on_epoch_start: Callable[[int], None] | None = None,
 ) -> History:
     """Train ``model`` for ``epochs`` passes over ``train_loader``.
 
     Each batch is ``(x, y)``: for a classifier x: (B, C, H, W) images and y: (B,) labels;
     for an autoencoder y is the target image. ``scheduler`` is stepped after every batch
     (e.g. ``OneCycleLR``). A tqdm bar shows progress; one line per epoch is printed.
+    ``on_epoch_start(epoch)`` is called with the 1-based epoch number before each epoch,
+    e.g. ``sampler.set_epoch`` so that a ``DistributedSampler`` reshuffles (see
+    :mod:`cnnlib.ddp`, which trains a ``DistributedDataParallel`` model with this loop).
 
     Returns a :class:`History` with per-epoch losses, metrics, times and learning rates.
     """
@@ -130,7 +141,11 @@ def fit(
     device = torch.device(device) if device is not None else get_device()
     model.to(device)
     hist = History()
+    if on_epoch_start is not None and not callable(on_epoch_start):
+        raise TypeError(f"on_epoch_start must be callable (epoch -> None), got {type(on_epoch_start).__name__}")
     for epoch in range(1, epochs + 1):
+        if on_epoch_start is not None:
+            on_epoch_start(epoch)
         start = time.perf_counter()
         lr = optimizer.param_groups[0]["lr"]
         tl, tm = _run_epoch(model, train_loader, loss_fn, metric, device, optimizer, scheduler,

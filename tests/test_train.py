@@ -56,9 +56,43 @@ def test_seed_everything_sets_the_same_switch_as_the_public_api(compiler_loaded,
 
 
 def test_get_device():
-    expected = "cuda" if torch.cuda.is_available() else "cpu"
+    mps = getattr(torch.backends, "mps", None)
+    expected = ("cuda" if torch.cuda.is_available() else
+                "mps" if mps is not None and mps.is_available() else "cpu")
     assert get_device().type == expected
     assert get_device("cpu").type == "cpu"
+
+
+@pytest.mark.parametrize("cuda, mps, expected", [
+    (True, True, "cuda"),    # CUDA first, also on a machine that has both
+    (True, False, "cuda"),
+    (False, True, "mps"),    # a Mac: Apple's GPU before the CPU
+    (False, False, "cpu"),
+])
+def test_get_device_order_cuda_mps_cpu(monkeypatch, cuda, mps, expected):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: cuda)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: mps)
+    assert get_device().type == expected
+    assert get_device("cpu").type == "cpu"   # an explicit choice wins
+
+
+def test_fit_calls_on_epoch_start_before_each_epoch():
+    x, y = _toy(64)
+    seen = []
+
+    class Recorder(TensorLoader):   # records which epoch the loader was told before it is iterated
+        def __iter__(self):
+            seen.append(("iter", len(seen)))
+            return super().__iter__()
+
+    model = nn.Linear(2, 2)
+    fit(model, Recorder(x, y, 32), epochs=3, optimizer=torch.optim.SGD(model.parameters(), 0.1),
+        device="cpu", progress=False, on_epoch_start=lambda e: seen.append(("start", e)))
+    assert [s for s in seen if s[0] == "start"] == [("start", 1), ("start", 2), ("start", 3)]
+    assert [kind for kind, _ in seen] == ["start", "iter"] * 3     # the hook runs before each pass
+    with pytest.raises(TypeError, match="on_epoch_start"):
+        fit(model, Recorder(x, y, 32), epochs=1, optimizer=torch.optim.SGD(model.parameters(), 0.1),
+            on_epoch_start=3)
 
 
 @settings(max_examples=50, deadline=None)
