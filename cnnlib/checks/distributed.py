@@ -10,7 +10,7 @@ from typing import Any, Callable
 
 import torch
 
-from .core import NOT_IMPLEMENTED, CheckFailed, passed
+from .core import NOT_IMPLEMENTED, CheckFailed, passed, protect
 
 
 def _reference_shard(n: int, rank: int, world_size: int) -> list[int]:
@@ -104,3 +104,6 @@ def check_ring_bytes(answer: Any, params: int = 25_557_032, world_size: int = 8)
             raise CheckFailed(f"bytes_per_gpu = {answer:,}: {hint}")
     raise CheckFailed(f"bytes_per_gpu = {answer:,} is not what a ring all-reduce sends: with S bytes of gradient "
                       f"on W GPUs each GPU sends 2 (W - 1) chunks of S / W bytes")
+
+
+protect(globals())
