@@ -50,6 +50,8 @@ from nbgrader.preprocessors import (
     SaveCells,
 )
 from traitlets import List, Unicode
+from traitlets.config import Config
+import zmq
 
 from .release import SOURCE_DIR, RefuseOverwrite, grader_version, numbered_notebooks
 
@@ -239,6 +241,16 @@ def _unchanged(cell: NotebookNode | None) -> bool:
     return "checksum" in meta and meta["checksum"] == utils.compute_checksum(cell)
 
 
+def kernel_config(curve: bool | None = None) -> Config:
+    """Kernel manager settings for grading runs: CurveZMQ transport encryption where pyzmq
+    supports it (``curve`` None: ask pyzmq). The kernel then no longer warns "Kernel is running
+    over TCP without encryption" on every submission (and nothing travels in plain text)."""
+    cfg = Config()
+    if zmq.has("curve") if curve is None else curve:
+        cfg.KernelManager.transport_encryption = "auto"
+    return cfg
+
+
 def execute(nb: NotebookNode, resources: dict, timeout: int = DEFAULT_TIMEOUT) -> tuple[int, str]:
     """Run ``nb`` in place in a fresh kernel with nbgrader's ``Execute``.
 
@@ -253,7 +265,7 @@ def execute(nb: NotebookNode, resources: dict, timeout: int = DEFAULT_TIMEOUT) -
 
     executor = Execute(timeout=int(timeout), interrupt_on_timeout=True, allow_errors=True,
                        extra_arguments=["--HistoryManager.hist_file=:memory:"],
-                       on_cell_start=on_cell_start)
+                       on_cell_start=on_cell_start, config=kernel_config())
     previous = os.environ.get("NBGRADER_EXECUTION")
     os.environ["NBGRADER_EXECUTION"] = "autograde"
     try:
