@@ -92,7 +92,7 @@ def test_route_auto_per_platform():
     assert setup_venv.choose_route("auto", "linux", no_gpu)[0] == "cpu-index"
     assert setup_venv.choose_route("auto", "linux", gpu)[0] == "default"
     route, why = setup_venv.choose_route("auto", "darwin", gpu)
-    assert route == "default" and "macOS" in why and "CPU/MPS" in why
+    assert route == "default" and "on macOS" in why and "CPU/MPS" in why
     route, why = setup_venv.choose_route("auto", "win32", no_gpu)
     assert route == "default" and "Windows" in why
 
@@ -241,6 +241,6 @@ def test_main_states_the_route_in_one_line(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(setup_venv.subprocess, "run", lambda *a, **k: setup_venv.subprocess.CompletedProcess(a, 0))
     assert setup_venv.main(["--venv", str(tmp_path)], platform="linux") == 0
     lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("setup: ")]
-    assert lines[0].startswith("setup: torch route: CPU-only build") and "no NVIDIA GPU" in lines[0]
+    assert lines[0] == "setup: torch: the CPU-only build from PyTorch's index, no NVIDIA GPU found (--torch cuda for the CUDA build)"
     assert "cannot be reached" in lines[1]
     assert lines[-1].startswith("setup: done: torch 2.14.1 (registry default)")

@@ -125,21 +125,23 @@ def choose_route(requested: str, platform: str, gpu: Callable[[], bool]) -> tupl
     """
     if requested not in ROUTES:
         raise ValueError(f"--torch must be one of {', '.join(ROUTES)}, got {requested!r}")
-    linux = platform.startswith("linux")
-    if not linux:
+    if not platform.startswith("linux"):
         system = "macOS" if platform == "darwin" else "Windows" if is_windows(platform) else platform
         if requested == "cuda" and is_windows(platform):
-            return "default", (f"--torch cuda on {system}: the registry's default wheels, which are CPU-only there; "
-                               "for a CUDA build follow the selector on pytorch.org")
-        return "default", (f"{system}: the registry's default torch wheels already are the "
-                           f"{'CPU/MPS' if platform == 'darwin' else 'CPU'} build (--torch {requested})")
+            return "default", ("they are CPU-only on Windows; for a CUDA build of torch follow the selector "
+                               "on pytorch.org")
+        return "default", f"on {system} they already are the {'CPU/MPS' if platform == 'darwin' else 'CPU'} build"
     if requested == "cpu":
-        return "cpu-index", "CPU-only torch, as asked (--torch cpu)"
+        return "cpu-index", "as asked (--torch cpu)"
     if requested == "cuda":
-        return "default", "CUDA build of torch from the registry, as asked (--torch cuda)"
+        return "default", "the CUDA build, as asked (--torch cuda)"
     if gpu():
-        return "default", "an NVIDIA GPU was found: the CUDA build of torch (--torch cpu for the light CPU build)"
-    return "cpu-index", "no NVIDIA GPU found: CPU-only torch (--torch cuda for the CUDA build)"
+        return "default", "the CUDA build: an NVIDIA GPU was found (--torch cpu for the light CPU-only build)"
+    return "cpu-index", "no NVIDIA GPU found (--torch cuda for the CUDA build)"
+
+
+def describe(route: str) -> str:
+    return "the CPU-only build from PyTorch's index" if route == "cpu-index" else "the registry's default wheels"
 
 
 def index_reachable(url: str = CPU_INDEX, timeout: float = 10.0,
@@ -268,8 +270,7 @@ def main(argv: list[str] | None = None, platform: str = sys.platform) -> int:
     ap.add_argument("--pip", action="store_true", help="install with pip only (no uv)")
     args = ap.parse_args(argv)
     route, why = choose_route(args.torch, platform, nvidia_gpu_present)
-    note(f"torch route: {'CPU-only build from PyTorch index' if route == 'cpu-index' else 'registry default wheels'}"
-         f" ({why})")
+    note(f"torch: {describe(route)}, {why}")
     py = env_python(args.venv, platform)
     if not py.exists():
         run([sys.executable, "-m", "venv", args.venv])
