@@ -42,6 +42,8 @@ $(STAMP): requirements.txt pyproject.toml tools/setup_venv.py $(if $(filter comm
 
 setup: $(STAMP)
 
+FORCE_SETUP:
+
 # tools/lab.py: my-notebooks/ (student copies, never overwritten; solutions in my-notebooks/solutions/),
 # then JupyterLab rooted there (autosave never touches a tracked file), nbgrader's UI off.
 lab: setup

@@ -144,7 +144,7 @@ class Refresh:
         if self.newer:
             nums = " ".join(n.split("_", 1)[0] for n in self.newer)
             lines.append(f"my-notebooks: a newer version of {', '.join(self.newer)} is in the course; your copy "
-                         f"is kept as it is. To get the new one (your copy is renamed NN_topic.mine-1.ipynb): "
+                         f"is kept as it is. To get the new one (your copy is then kept as NN_topic.mine-K.ipynb): "
                          f"{how_to_update.replace('NN', repr(nums) if ' ' in nums else nums)}")
         for name in self.solutions_kept:
             lines.append(f"my-notebooks: solutions/{name} was edited, so it was not refreshed "
