@@ -1,18 +1,31 @@
 # Two commands do everything: `make lab` (learn) and `make test` (check).
 # Both create .venv and install the pinned environment on first use; later runs are quick.
+# Linux, macOS, and Windows with GNU make (Git Bash); without make see the README.
 SHELL := /bin/bash
+ifeq ($(OS),Windows_NT)
+PYTHON ?= py
+else
 PYTHON ?= python3
+endif
+# VENV=$$CONDA_PREFIX (or any existing environment) installs into it instead of creating .venv
 VENV ?= .venv
-PY := $(VENV)/bin/python
+# the environment's interpreter: bin/python, Scripts/python.exe (Windows venv), python.exe (Windows conda)
+PY := $(firstword $(wildcard $(VENV)/bin/python $(VENV)/python.exe $(VENV)/Scripts/python.exe) \
+        $(if $(filter Windows_NT,$(OS)),$(VENV)/Scripts/python.exe,$(VENV)/bin/python))
 STAMP := $(VENV)/.installed
+# torch build: auto (CPU-only on Linux without an NVIDIA GPU), cpu or cuda; setting it re-runs the set-up
+TORCH ?= auto
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
 NBVAL := -p no:cacheprovider --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg --nbval-cell-timeout=600
 
-.PHONY: setup lab test test-unit test-notebooks outputs slides slides-pdf bench release grade clean help
+.PHONY: setup lab test test-unit test-notebooks outputs slides slides-pdf bench release grade clean help FORCE_SETUP
 
 help:
-	@echo "make lab             set up (first time) and open JupyterLab on notebooks/"
+	@echo "make lab             set up (first time), refresh my-notebooks/ (your copies) and open JupyterLab on it"
+	@echo "                     UPDATE=03 (or 'all') gets a newer lesson (your copy is renamed NN_x.mine-1.ipynb);"
+	@echo "                     JUPYTER_ARGS='--no-browser --port 8899' extra server flags (--allow-root is automatic)"
 	@echo "make setup           only create .venv (uv if it can be had; SETUP_ARGS=--pip for pip only)"
+	@echo "                     TORCH=auto|cpu|cuda which torch build; VENV=\$$CONDA_PREFIX uses a conda env"
 	@echo "make test            set up (first time), run unit tests and every notebook under nbval"
 	@echo "make slides          one offline reveal.js deck per notebook in build/slides/ (needs npm)"
 	@echo "make slides-pdf      the decks and one PDF per deck (needs Debian's chromium)"
@@ -23,15 +36,19 @@ help:
 	@echo "                     in OUT (default dir-graded); TIMEOUT=60 s per cell, NOTEBOOK_TIMEOUT=900,"
 	@echo "                     SANDBOX=auto|require|off (bubblewrap), MEMORY_GB=6, ONLY='03 04', FORCE=1"
 
-# tools/setup_venv.py: python3 -m venv, the pins with uv (pip if uv cannot be had), cnnlib -e.
-$(STAMP): requirements.txt pyproject.toml tools/setup_venv.py
-	$(PYTHON) tools/setup_venv.py --venv $(VENV) $(SETUP_ARGS)
+# tools/setup_venv.py: python3 -m venv, the torch route, the pins with uv (pip if uv cannot be had), cnnlib -e.
+$(STAMP): requirements.txt pyproject.toml tools/setup_venv.py $(if $(filter command line,$(origin TORCH)),FORCE_SETUP)
+	$(PYTHON) tools/setup_venv.py --venv "$(VENV)" --torch $(TORCH) $(SETUP_ARGS)
 	@touch $@
 
 setup: $(STAMP)
 
+FORCE_SETUP:
+
+# tools/lab.py: my-notebooks/ (student copies, never overwritten; solutions in my-notebooks/solutions/),
+# then JupyterLab rooted there (autosave never touches a tracked file), nbgrader's UI off.
 lab: setup
-	$(VENV)/bin/jupyter lab --notebook-dir=notebooks
+	$(PY) tools/lab.py $(if $(UPDATE),--update $(UPDATE)) -- $(JUPYTER_ARGS)
 
 test: test-unit test-notebooks
 

@@ -11,7 +11,10 @@ matter of seconds.
 """
 from __future__ import annotations
 
+import contextlib
+import io
 import os
+import sys
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -87,10 +90,14 @@ def load_dataset(
 
     root = Path(root) if root is not None else data_root()
     cls = getattr(datasets, DATASETS[name])
+    chatter = io.StringIO()  # torchvision's "Downloading ... / Failed to download (trying next)" lines
     try:
-        ds = cls(root=str(root), train=(split == "train"), download=download)
+        with contextlib.redirect_stdout(chatter):
+            ds = cls(root=str(root), train=(split == "train"), download=download)
     except Exception as err:  # URLError, HTTPError, RuntimeError("Dataset not found")
-        raise DatasetUnavailableError(_missing_message(name, root, err)) from err
+        # one short message that says what to do, not a chained traceback of every mirror tried
+        raise DatasetUnavailableError(_missing_message(name, root, err)) from None
+    sys.stdout.write(chatter.getvalue())
     images = ds.data.unsqueeze(1).to(torch.float32).div_(255.0)
     labels = ds.targets.to(torch.int64)
     if n is not None:
@@ -117,7 +124,7 @@ def load_cifar10(split: str = "train", root: str | Path | None = None,
             f"Could not load CIFAR-10 from {root} and could not download it ({type(err).__name__}: {err}).\n"
             f"CIFAR-10 needs network once (torchvision downloads about 170 MB into {root}); "
             f"without network use Fashion-MNIST (load_dataset('fashion_mnist'))."
-        ) from err
+        ) from None
     images = torch.from_numpy(ds.data).permute(0, 3, 1, 2).to(torch.float32).div_(255.0)
     return images.contiguous(), torch.tensor(ds.targets, dtype=torch.int64)
 

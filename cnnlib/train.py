@@ -88,11 +88,23 @@ class History:
         return float(sum(self.epoch_time))
 
 
+def _stderr_is_terminal() -> bool:
+    """True in a terminal; False in Jupyter, under nbval or with stderr redirected to a file."""
+    try:
+        return sys.stderr.isatty()
+    except (AttributeError, ValueError):  # no stderr, or a closed one
+        return False
+
+
 def _run_epoch(model, loader, loss_fn, metric, device, optimizer=None, scheduler=None, desc="", progress=True):
     training = optimizer is not None
     model.train(training)
     total_loss, total_metric, count = 0.0, 0.0, 0
-    bar = tqdm(loader, desc=desc, leave=False, disable=not progress, mininterval=1.0)
+    # A text bar only where a terminal redraws it in place. In a notebook every redraw is a
+    # stderr output that stays as an empty (pink) strip once the bar erases itself, and a
+    # widget bar would be a display output that nbval compares; fit's one line per epoch
+    # is the progress report there.
+    bar = tqdm(loader, desc=desc, leave=False, disable=not (progress and _stderr_is_terminal()), mininterval=1.0)
     with torch.set_grad_enabled(training):
         for x, y in bar:
             x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
@@ -130,10 +142,12 @@ def fit(
 
     Each batch is ``(x, y)``: for a classifier x: (B, C, H, W) images and y: (B,) labels;
     for an autoencoder y is the target image. ``scheduler`` is stepped after every batch
-    (e.g. ``OneCycleLR``). A tqdm bar shows progress; one line per epoch is printed.
-    ``on_epoch_start(epoch)`` is called with the 1-based epoch number before each epoch,
-    e.g. ``sampler.set_epoch`` so that a ``DistributedSampler`` reshuffles (see
-    :mod:`cnnlib.ddp`, which trains a ``DistributedDataParallel`` model with this loop).
+    (e.g. ``OneCycleLR``). One line per epoch is printed (``progress=False``: none); in a
+    terminal a tqdm bar also shows progress within the epoch (not in notebooks, where it
+    would leave an empty stderr strip per epoch). ``on_epoch_start(epoch)`` is called with
+    the 1-based epoch number before each epoch, e.g. ``sampler.set_epoch`` so that a
+    ``DistributedSampler`` reshuffles (see :mod:`cnnlib.ddp`, which trains a
+    ``DistributedDataParallel`` model with this loop).
 
     Returns a :class:`History` with per-epoch losses, metrics, times and learning rates.
     """

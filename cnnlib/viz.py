@@ -51,7 +51,10 @@ def show_images(
     if titles is not None and len(titles) != n:
         raise ValueError(f"titles must have one entry per image ({n}), got {len(titles)}")
     rows, cols = _grid(n, ncols)
-    fig, axes = plt.subplots(rows, cols, figsize=(size * cols, size * rows + (0.4 if suptitle else 0)), squeeze=False)
+    # each row gets room for its titles, so that a title never sits on the images above it
+    row_height = size + (0.3 if titles is not None else 0.0)
+    fig, axes = plt.subplots(rows, cols, figsize=(size * cols, row_height * rows + (0.4 if suptitle else 0)),
+                             squeeze=False)
     for i, ax in enumerate(axes.flat):
         ax.axis("off")
         if i < n:

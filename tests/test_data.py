@@ -46,7 +46,7 @@ def test_fashion_subset_is_deterministic():
     assert data.class_names("mnist")[3] == "3"
 
 
-def test_missing_dataset_offline_message(tmp_path, monkeypatch):
+def test_missing_dataset_offline_message(tmp_path, monkeypatch, capsys):
     # no files, and every download attempt fails as it does without network
     import urllib.request
 
@@ -60,6 +60,11 @@ def test_missing_dataset_offline_message(tmp_path, monkeypatch):
     msg = str(err.value)
     assert "MNIST" in msg and str(tmp_path) in msg
     assert "train-images-idx3-ubyte.gz" in msg and "CNNLIB_DATA" in msg and "internet" in msg
+    # one short error: no chained traceback of each mirror tried, no download chatter
+    assert err.value.__cause__ is None and err.value.__suppress_context__
+    assert "Failed to download" not in capsys.readouterr().out
+    import traceback
+    assert len(traceback.format_exception(err.value)) <= 8
 
 
 def test_load_from_copied_raw_files(tmp_path):

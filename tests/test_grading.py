@@ -295,3 +295,18 @@ def test_every_source_gets_full_marks_and_every_stub_none(tmp_path):
             assert g.status == ("needs manual grading" if g.manual else "passed"), g
         else:
             assert g.points == 0 and g.status == "unanswered", g
+
+
+def test_grading_kernels_run_without_the_plain_tcp_warning(capfd):
+    from nbformat.v4 import new_code_cell as code, new_notebook as notebook
+
+    from cnnlib.grading.autograde import execute, kernel_config
+
+    assert kernel_config(curve=True).KernelManager.transport_encryption == "auto"
+    assert "transport_encryption" not in kernel_config(curve=False).KernelManager
+    nb = notebook(cells=[code("print(6 * 7)")])
+    assert execute(nb, {"metadata": {"path": "."}}) == (1, "")
+    assert nb.cells[0].outputs[0].text == "42\n"
+    import zmq
+    if zmq.has("curve"):  # the kernel's stderr goes to the grader's terminal
+        assert "without encryption" not in capfd.readouterr().err

@@ -173,3 +173,45 @@ def test_timer():
     with Timer() as t:
         sum(range(1000))
     assert t.seconds >= 0
+
+
+class _FakeStream:
+    """A stderr stand-in: a terminal or not, recording what is written."""
+
+    def __init__(self, tty):
+        self.tty, self.text = tty, ""
+
+    def isatty(self):
+        return self.tty
+
+    def write(self, s):
+        self.text += s
+        return len(s)
+
+    def flush(self):
+        pass
+
+
+@pytest.mark.parametrize("tty", [False, True])
+def test_progress_bar_only_in_a_terminal(tty, monkeypatch, capsys):
+    # in a notebook (stderr not a terminal) a bar would leave an empty stderr output per
+    # epoch: none is drawn there, only the epoch lines on stdout
+    fake = _FakeStream(tty)
+    monkeypatch.setattr("sys.stderr", fake)
+    x, y = _toy()
+    seed_everything(0)
+    model = nn.Linear(2, 2)
+    fit(model, TensorLoader(x, y, 32, shuffle=True), 2, torch.optim.SGD(model.parameters(), lr=0.1))
+    out = capsys.readouterr().out
+    assert out.count("epoch ") == 2 and "epoch 2/2: train loss" in out
+    if tty:
+        assert "epoch 1/2:" in fake.text and "epoch 2/2:" in fake.text and "/8 [" in fake.text
+    else:
+        assert fake.text == ""
+
+
+def test_stderr_without_isatty(monkeypatch):
+    from cnnlib import train
+
+    monkeypatch.setattr("sys.stderr", None)
+    assert train._stderr_is_terminal() is False

@@ -25,6 +25,24 @@ def test_show_images_layouts(shape):
     assert shown[0].get_title() == "a"
 
 
+@pytest.mark.parametrize("size", [1.0, 1.6, 2.5])
+def test_show_images_titles_never_cover_the_row_above(size):
+    # notebook 00's grid: 16 digits in 2 rows of 8, one label each
+    fig = viz.show_images(torch.rand(16, 1, 28, 28), titles=[str(i % 10) for i in range(16)], ncols=8,
+                          size=size, suptitle="MNIST")
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    shown = [ax for ax in fig.axes if ax.images]
+    top, bottom = shown[:8], shown[8:]
+    for above, below in zip(top, bottom):
+        title = below.title.get_window_extent(renderer)
+        image = above.get_window_extent(renderer)  # the drawn (square) image box
+        assert title.y1 <= image.y0 + 0.5, (title, image)  # display coordinates: y grows upwards
+    suptitle = fig._suptitle.get_window_extent(renderer)
+    assert all(ax.title.get_window_extent(renderer).y1 <= suptitle.y0 + 0.5 for ax in top)
+    plt.close(fig)
+
+
 def test_show_images_errors():
     with pytest.raises(ValueError, match="images"):
         viz.show_images(np.zeros((4, 4)))

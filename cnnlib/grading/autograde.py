@@ -54,6 +54,8 @@ from nbgrader.preprocessors import (
     SaveCells,
 )
 from traitlets import Integer, List, Unicode
+from traitlets.config import Config
+import zmq
 
 from .release import ROOT, SOURCE_DIR, RefuseOverwrite, grader_version, numbered_notebooks
 from .sandbox import DEFAULT_MEMORY_GB, Sandbox, prepare_datasets, remove_tree
@@ -285,6 +287,16 @@ def _unchanged(cell: NotebookNode | None) -> bool:
     return "checksum" in meta and meta["checksum"] == utils.compute_checksum(cell)
 
 
+def kernel_config(curve: bool | None = None) -> Config:
+    """Kernel manager settings for grading runs: CurveZMQ transport encryption where pyzmq
+    supports it (``curve`` None: ask pyzmq). The kernel then no longer warns "Kernel is running
+    over TCP without encryption" on every submission (and nothing travels in plain text)."""
+    cfg = Config()
+    if zmq.has("curve") if curve is None else curve:
+        cfg.KernelManager.transport_encryption = "auto"
+    return cfg
+
+
 class _NotebookTimeLimit(Exception):
     """The whole-notebook time limit passed before a cell started."""
 
@@ -308,9 +320,10 @@ def execute(nb: NotebookNode, resources: dict, timeout: int = DEFAULT_TIMEOUT,
         if time.perf_counter() - t0 > notebook_timeout:
             raise _NotebookTimeLimit()
 
-    kwargs = {}
+    kwargs: dict = {"config": kernel_config()}  # TCP kernels: encrypted where pyzmq can
     scratch = None
-    if sandbox is not None and sandbox.enabled:
+    if sandbox is not None and sandbox.enabled:  # no TCP at all: Unix sockets in the scratch folder
+        kwargs = {}
         scratch = sandbox.scratch()
         kwargs["kernel_manager_class"] = sandbox.kernel_manager_class(scratch)
         resources = {**resources, "metadata": {**resources.get("metadata", {}), "path": str(scratch)}}
