@@ -30,6 +30,7 @@ def seed_everything(seed: int = 0, deterministic: bool = True) -> None:
     Results can still differ across machines (thread counts, CPU instruction sets).
     """
     _validate.nonneg_int("seed", seed)
+    deterministic = _validate.flag("deterministic", deterministic)  # before any generator is seeded
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
@@ -122,6 +123,9 @@ def _run_epoch(model, loader, loss_fn, metric, device, optimizer=None, scheduler
                 total_metric += metric(out.detach(), y) * n
             count += n
     bar.close()
+    if count == 0:
+        raise ValueError("loader yielded no batches (an empty dataset, or drop_last with fewer items "
+                         "than batch_size): there is nothing to average")
     return total_loss / count, (total_metric / count if metric is not None else float("nan"))
 
 
@@ -189,15 +193,27 @@ def evaluate(
     metric: Callable[[torch.Tensor, torch.Tensor], float] | None = accuracy,
     device: torch.device | str | None = None,
 ) -> tuple[float, float]:
-    """Mean loss and mean metric of ``model`` over ``loader`` (metric NaN if None)."""
-    device = torch.device(device) if device is not None else next(model.parameters()).device
+    """Mean loss and mean metric of ``model`` over ``loader`` (metric NaN if None).
+
+    ``device``: where to run; by default the device of the model's parameters (the CPU
+    for a model without any)."""
+    device = torch.device(device) if device is not None else _model_device(model)
     return _run_epoch(model, loader, loss_fn, metric, device, progress=False)
+
+
+def _model_device(model: nn.Module) -> torch.device:
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    first = next(model.parameters(), None)
+    if first is None:
+        first = next(model.buffers(), None)
+    return first.device if first is not None else torch.device("cpu")
 
 
 @torch.no_grad()
 def predict(model: nn.Module, loader: Iterable[Batch], device: torch.device | str | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Predicted classes and true labels over a loader: two (N,) int64 tensors on the CPU."""
-    device = torch.device(device) if device is not None else next(model.parameters()).device
+    device = torch.device(device) if device is not None else _model_device(model)
     model.eval()
     preds, labels = [], []
     for x, y in loader:
@@ -207,8 +223,23 @@ def predict(model: nn.Module, loader: Iterable[Batch], device: torch.device | st
 
 
 def confusion_matrix(preds: torch.Tensor, labels: torch.Tensor, num_classes: int) -> torch.Tensor:
-    """(num_classes, num_classes) int64 counts; row = true class, column = predicted."""
+    """(num_classes, num_classes) int64 counts; row = true class, column = predicted.
+
+    preds, labels: (N,) integer class indices in ``0 .. num_classes-1`` (as
+    ``torchmetrics``/``sklearn`` take them); anything else is refused, not miscounted.
+    """
     num_classes = _validate.positive_int("num_classes", num_classes)
+    for name, t in (("preds", preds), ("labels", labels)):
+        if not isinstance(t, torch.Tensor):
+            raise TypeError(f"{name} must be a torch.Tensor of class indices, got {type(t).__name__}")
+        if t.dtype.is_floating_point or t.dtype.is_complex or t.dtype == torch.bool:
+            raise TypeError(f"{name} must hold integer class indices, got dtype {t.dtype} "
+                            "(for logits, pass logits.argmax(dim=1))")
+        if t.ndim != 1:
+            raise ValueError(f"{name} must have shape (N,), got {tuple(t.shape)}")
+        if t.numel() and (int(t.min()) < 0 or int(t.max()) >= num_classes):
+            raise ValueError(f"{name} must lie in 0..{num_classes - 1} for num_classes={num_classes}, "
+                             f"got values in [{int(t.min())}, {int(t.max())}]")
     if preds.shape != labels.shape:
         raise ValueError(f"preds and labels must have the same shape, got {tuple(preds.shape)} and {tuple(labels.shape)}")
     idx = labels.long() * num_classes + preds.long()

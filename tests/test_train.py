@@ -116,10 +116,72 @@ def test_accuracy_and_confusion_errors():
         accuracy(torch.zeros(3), torch.zeros(3, dtype=torch.long))
     with pytest.raises(ValueError, match="labels"):
         accuracy(torch.zeros(3, 2), torch.zeros(4, dtype=torch.long))
+    L = torch.long
     with pytest.raises(ValueError, match="same shape"):
-        confusion_matrix(torch.zeros(3), torch.zeros(4), 2)
+        confusion_matrix(torch.zeros(3, dtype=L), torch.zeros(4, dtype=L), 2)
     with pytest.raises(ValueError, match="num_classes"):
-        confusion_matrix(torch.zeros(3), torch.zeros(3), 0)
+        confusion_matrix(torch.zeros(3, dtype=L), torch.zeros(3, dtype=L), 0)
+
+
+@pytest.mark.parametrize("preds, labels, exc, match", [
+    (torch.tensor([0, 3]), torch.tensor([0, 1]), ValueError, r"preds must lie in 0..2 .*\[0, 3\]"),
+    (torch.tensor([0, 1]), torch.tensor([-1, 1]), ValueError, r"labels must lie in 0..2"),
+    (torch.tensor([0.7, 1.2]), torch.tensor([0, 1]), TypeError, "preds must hold integer class indices"),
+    (torch.tensor([True, False]), torch.tensor([0, 1]), TypeError, "preds must hold integer"),
+    (torch.zeros(2, 3, dtype=torch.long), torch.zeros(2, dtype=torch.long), ValueError, r"preds must have shape \(N,\)"),
+    ([0, 1], torch.tensor([0, 1]), TypeError, "preds must be a torch.Tensor"),
+])
+def test_confusion_matrix_refuses_what_it_would_miscount(preds, labels, exc, match):
+    with pytest.raises(exc, match=match):
+        confusion_matrix(preds, labels, 3)
+
+
+@settings(max_examples=30, deadline=None)
+@given(n=st.integers(1, 50), k=st.integers(1, 6), bad=st.integers(1, 5), seed=st.integers(0, 1000))
+def test_confusion_matrix_never_silently_drops_or_moves_counts(n, k, bad, seed):
+    """Either every prediction is counted once where it belongs, or the call fails."""
+    g = torch.Generator().manual_seed(seed)
+    preds = torch.randint(0, k + bad, (n,), generator=g)
+    labels = torch.randint(0, k, (n,), generator=g)
+    if int(preds.max()) >= k:
+        with pytest.raises(ValueError, match="preds must lie in"):
+            confusion_matrix(preds, labels, k)
+    else:
+        cm = confusion_matrix(preds, labels, k)
+        assert int(cm.sum()) == n and all(int(cm[t, q]) >= 1 for t, q in zip(labels.tolist(), preds.tolist()))
+
+
+def test_fit_and_evaluate_on_an_empty_loader_say_so():
+    model = nn.Linear(2, 2)
+    empty = TensorLoader(torch.zeros(0, 2), torch.zeros(0, dtype=torch.long))
+    with pytest.raises(ValueError, match="loader yielded no batches"):
+        evaluate(model, empty)
+    with pytest.raises(ValueError, match="loader yielded no batches"):
+        fit(model, empty, 1, torch.optim.SGD(model.parameters(), 0.1), progress=False)
+    short = TensorLoader(torch.zeros(3, 2), torch.zeros(3, dtype=torch.long), batch_size=4, drop_last=True)
+    with pytest.raises(ValueError, match="drop_last"):
+        evaluate(model, short)
+
+
+def test_evaluate_and_predict_a_model_without_parameters():
+    model = nn.Flatten()
+    loader = TensorLoader(torch.eye(3), torch.arange(3))
+    loss, acc = evaluate(model, loader)
+    assert acc == 1.0 and loss == pytest.approx(F.cross_entropy(torch.eye(3), torch.arange(3)).item())
+    preds, labels = predict(model, loader)
+    assert preds.tolist() == labels.tolist() == [0, 1, 2]
+    with pytest.raises(TypeError, match="model must be a torch.nn.Module"):
+        evaluate(lambda x: x, loader)
+
+
+@pytest.mark.parametrize("value", ["no", None, 2, 0.0])
+def test_seed_everything_checks_deterministic_before_seeding(value):
+    torch.manual_seed(123)
+    expected = torch.rand(1)
+    torch.manual_seed(123)
+    with pytest.raises(TypeError, match="deterministic must be True or False"):
+        seed_everything(7, deterministic=value)
+    assert torch.rand(1) == expected  # torch's generator was not reseeded
 
 
 def test_fit_learns_a_separable_problem_and_is_reproducible(capsys):
