@@ -66,3 +66,31 @@ def array(name: str, value: Any, ndim: int, what: str) -> np.ndarray:
     if not np.issubdtype(value.dtype, np.floating):
         raise TypeError(f"{name} must be a floating-point array (float32 or float64), got dtype {value.dtype}")
     return value
+
+
+def tensor(name: str, value: Any, what: str = "(N, ...)") -> Any:
+    """Check that ``value`` is a ``torch.Tensor`` (layout ``what``, e.g. ``"(N, C, H, W)"``)."""
+    import torch
+
+    if not isinstance(value, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor of shape {what}, got {type(value).__name__}")
+    return value
+
+
+def module(name: str, value: Any) -> Any:
+    """Check that ``value`` is a ``torch.nn.Module``."""
+    import torch.nn as nn
+
+    if not isinstance(value, nn.Module):
+        raise TypeError(f"{name} must be a torch.nn.Module, got {type(value).__name__}")
+    return value
+
+
+def iterable(name: str, value: Any, what: str) -> list:
+    """``value`` as a list if it can be iterated (a string cannot), else a TypeError naming it."""
+    if isinstance(value, (str, bytes)):
+        raise TypeError(f"{name} must be {what}, got a string {value!r}")
+    try:
+        return list(value)
+    except TypeError:
+        raise TypeError(f"{name} must be {what}, got {type(value).__name__}") from None

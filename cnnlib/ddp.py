@@ -293,6 +293,9 @@ def one_step(model: nn.Module, x: torch.Tensor, y: torch.Tensor, lr: float = 0.1
     statistics) and the batch statistics of the first BatchNorm's input on this rank
     (None without BatchNorm). Names are those of the plain model (no ``module.`` prefix).
     """
+    _validate.module("model", model)
+    _validate.tensor("x", x, "(B, ...)")
+    _validate.tensor("y", y, "(B,)")
     inner = model.module if isinstance(model, DDP) else model
     bn = next((m for m in inner.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)), None)
     seen: dict[str, torch.Tensor] = {}
@@ -351,6 +354,9 @@ def distributed_step(info: DistInfo, batch_size: int, seed: int = 0, batch_norm:
 
 def max_abs_diff(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> float:
     """Largest absolute difference between two dicts of tensors with the same keys."""
+    for name, d in (("a", a), ("b", b)):
+        if not isinstance(d, dict):
+            raise TypeError(f"{name} must be a dict of tensors, got {type(d).__name__}")
     if a.keys() != b.keys():
         raise ValueError(f"a and b must have the same keys, got {sorted(a)} and {sorted(b)}")
     return max((float((a[k].double() - b[k].double()).abs().max()) for k in a), default=0.0)
@@ -388,6 +394,13 @@ def _inject_failure(mode: str, rank: int) -> None:
     time.sleep(3600)
 
 
+def _command_args(args: Any, info: Any) -> None:
+    if not isinstance(args, argparse.Namespace):
+        raise TypeError(f"args must be the parsed command line (argparse.Namespace), got {type(args).__name__}")
+    if not isinstance(info, DistInfo):
+        raise TypeError(f"info must be the DistInfo of this process (see setup()), got {type(info).__name__}")
+
+
 def train(args: argparse.Namespace, info: DistInfo) -> dict[str, Any] | None:
     """The ``train`` command: DDP training of ``small_resnet(stem_stride=2)`` with :func:`fit`.
 
@@ -396,6 +409,7 @@ def train(args: argparse.Namespace, info: DistInfo) -> dict[str, Any] | None:
     from .data import TensorLoader
     from .models.resnet import small_resnet
 
+    _command_args(args, info)
     seed_everything(args.seed)                           # the same initial weights on every rank
     model = small_resnet(stem_stride=2).to(info.device)
     ddp = DDP(model, device_ids=[info.local_rank] if info.device.type == "cuda" else None)
@@ -449,6 +463,7 @@ def train(args: argparse.Namespace, info: DistInfo) -> dict[str, Any] | None:
 
 def step(args: argparse.Namespace, info: DistInfo) -> None:
     """The ``step`` command: :func:`distributed_step` without and with BatchNorm, saved per rank."""
+    _command_args(args, info)
     result = {name: distributed_step(info, args.batch_size, args.seed, batch_norm=bn, lr=args.lr)
               for name, bn in (("plain", False), ("bn", True))}
     out = Path(args.out)
@@ -459,6 +474,9 @@ def step(args: argparse.Namespace, info: DistInfo) -> None:
 
 def explain_failure(err: BaseException, timeout_s: float) -> str:
     """A one-line diagnosis of an error raised inside a distributed run."""
+    if not isinstance(err, BaseException):
+        raise TypeError(f"err must be an exception, got {type(err).__name__}")
+    timeout_s = _check_timeout(timeout_s)
     text = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
     low = str(err).lower()
     if "injected failure" in low:
@@ -500,12 +518,19 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+def _validate_arg(a: Any) -> Any:
+    if not isinstance(a, (str, int, float, os.PathLike)) or isinstance(a, bool):
+        raise TypeError(f"args must hold strings (or numbers, paths), got {a!r}")
+    return a
+
+
 def torchrun(args: Sequence[str], nproc: int = 2, timeout_s: float = 300.0) -> subprocess.CompletedProcess:
     """Launch ``python -m torch.distributed.run --standalone --nproc_per_node=nproc -m cnnlib.ddp *args``
     on this machine and wait for it; returns the finished process (``returncode``, ``stdout``,
     ``stderr`` as text). One thread per worker (``OMP_NUM_THREADS=1``); this checkout's
     cnnlib is put on the workers' ``PYTHONPATH``.
     """
+    args = [str(_validate_arg(a)) for a in _validate.iterable("args", args, "a list of command-line arguments")]
     nproc = _validate.positive_int("nproc", nproc)
     timeout_s = _check_timeout(timeout_s)
     root = str(Path(__file__).resolve().parent.parent)

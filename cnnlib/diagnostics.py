@@ -25,6 +25,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from . import _validate
+
 DEFAULT_LAYERS: tuple[type[nn.Module], ...] = (nn.Conv2d, nn.Linear)
 
 
@@ -106,6 +108,8 @@ def activation_stats(model: nn.Module, x: torch.Tensor,
 
     x: (N, ...) any input the model accepts. The model's train/eval mode is left as it is.
     """
+    _validate.module("model", model)
+    _validate.tensor("x", x)
     with ActivationRecorder(model, layer_types) as rec:
         model(x)
     return rec.stats
@@ -127,6 +131,9 @@ def gradient_norms(
     network). Returns ``{layer name: norm}`` in the order of ``model.named_modules()``
     (input side first). The model's existing ``.grad`` values are restored afterwards.
     """
+    _validate.module("model", model)
+    _validate.tensor("x", x)
+    _validate.tensor("y", y)
     if of not in ("weight", "output"):
         raise ValueError(f"of must be 'weight' or 'output', got {of!r}")
     layers = _selected(model, layer_types)
@@ -167,6 +174,7 @@ def channel_stats(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     x: (N, C, H, W) -> mean (C,), var (C,), the statistics BatchNorm2d normalizes with
     in training mode.
     """
+    _validate.tensor("x", x, "(N, C, H, W)")
     if x.ndim != 4:
         raise ValueError(f"x must have shape (N, C, H, W), got {tuple(x.shape)}")
     return x.mean(dim=(0, 2, 3)), x.var(dim=(0, 2, 3), unbiased=False)
@@ -209,6 +217,8 @@ def plot_per_layer(series: Mapping[str, Sequence[float]], ylabel: str, title: st
 
     ``series``: {label: values per layer, input side first}. Returns the figure.
     """
+    if not isinstance(series, Mapping):
+        raise TypeError(f"series must be a dict {{label: values per layer}}, got {type(series).__name__}")
     if not series:
         raise ValueError("series must hold at least one run")
     if ax is None:
@@ -230,7 +240,7 @@ def plot_per_layer(series: Mapping[str, Sequence[float]], ylabel: str, title: st
 
 def summarize_ratio(values: Iterable[float]) -> float:
     """Last value divided by the first: how much a per-layer quantity grows (>1) or shrinks (<1)."""
-    values = list(values)
+    values = _validate.iterable("values", values, "a sequence of numbers")
     if not values:
         raise ValueError("values must not be empty")
     if values[0] == 0:

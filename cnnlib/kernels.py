@@ -116,7 +116,8 @@ def filter_bank(kernels: Sequence[np.ndarray] | Mapping[str, np.ndarray], in_cha
     one filter, however many input channels, gives one feature map.
     """
     in_channels = _validate.positive_int("in_channels", in_channels)
-    ks = list(kernels.values()) if isinstance(kernels, Mapping) else list(kernels)
+    ks = list(kernels.values()) if isinstance(kernels, Mapping) else _validate.iterable(
+        "kernels", kernels, "a sequence or dict of 2-D kernels")
     if not ks:
         raise ValueError("kernels must hold at least one kernel")
     shape = np.shape(ks[0])
@@ -137,6 +138,9 @@ def filter_image(image: np.ndarray, kernel: np.ndarray, padding_mode: str = "rep
     ``"reflect"`` or ``"zeros"``) by ``kH//2`` and ``kW//2`` pixels so that the output keeps
     the input size. Values are not clipped (edge maps are negative in places).
     """
+    for name, a in (("image", image), ("kernel", kernel)):
+        if not isinstance(a, (np.ndarray, list, tuple)) and not hasattr(a, "__array__"):
+            raise TypeError(f"{name} must be an array, got {type(a).__name__}")
     img = np.asarray(image, dtype=np.float32)
     k = np.asarray(kernel, dtype=np.float32)
     if img.ndim not in (2, 3):

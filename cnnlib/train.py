@@ -65,6 +65,8 @@ def accuracy(logits: torch.Tensor, labels: torch.Tensor) -> float:
 
     logits: (N, num_classes); labels: (N,) int64 -> float in [0, 1].
     """
+    _validate.tensor("logits", logits, "(N, num_classes)")
+    _validate.tensor("labels", labels, "(N,)")
     if logits.ndim != 2:
         raise ValueError(f"logits must have shape (N, num_classes), got {tuple(logits.shape)}")
     if labels.shape != logits.shape[:1]:

@@ -6,7 +6,7 @@ with ``plt.show()`` so that no ``<Figure ...>`` text is stored.
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -184,6 +184,8 @@ def plot_frequency_response(kernels: dict[str, ArrayLike], size: int = 64) -> pl
     |FFT| shown with the zero frequency in the centre: a blur keeps the centre (low
     frequencies), an edge detector keeps the rim (high frequencies).
     """
+    if not isinstance(kernels, Mapping) or not kernels:
+        raise TypeError(f"kernels must be a non-empty dict {{name: (kH, kW) kernel}}, got {kernels!r:.60}")
     fig, axes = plt.subplots(2, len(kernels), figsize=(2.2 * len(kernels), 4.4), squeeze=False)
     for col, (name, k) in enumerate(kernels.items()):
         k = _np(k).astype(float)

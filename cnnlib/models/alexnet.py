@@ -110,6 +110,9 @@ def stage_modules(in_channels: int, stage: ConvStage, activation: str = "relu") 
 
     x: (N, in_channels, H, W) -> (N, stage.out_channels, H', W').
     """
+    _validate.positive_int("in_channels", in_channels)
+    if not isinstance(stage, ConvStage):
+        raise TypeError(f"stage must be a ConvStage, got {type(stage).__name__}")
     act = _activation(activation)
     layers: list[nn.Module] = [
         nn.Conv2d(in_channels, stage.out_channels, stage.kernel_size, stride=stage.stride,
@@ -236,6 +239,7 @@ def init_weights(model: nn.Module, activation: str = "relu") -> nn.Module:
     smaller, std = 1/sqrt(3 fan_in), which slows deep ReLU nets trained with plain SGD; the
     paper used N(0, 0.01) and biases of 1 in some layers.)
     """
+    _validate.module("model", model)
     _activation(activation)
     gain = nn.init.calculate_gain(activation)
     for m in model.modules():

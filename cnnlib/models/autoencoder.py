@@ -223,6 +223,9 @@ def gaussian_noise(std: float, clip: bool = True) -> Callable[[torch.Tensor, tor
     ``x: (B, ...) -> x + std * N(0, 1)`` drawn from the loader's generator (reproducible),
     clipped to [0, 1] when ``clip``.
     """
+    if not isinstance(std, (int, float)) or isinstance(std, bool):
+        raise TypeError(f"std must be a number >= 0, got {std!r} ({type(std).__name__})")
+    clip = _validate.flag("clip", clip)
     std = float(std)
     if not std >= 0:
         raise ValueError(f"std must be >= 0, got {std}")

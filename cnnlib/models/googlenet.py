@@ -51,11 +51,20 @@ INCEPTION_CONFIGS: dict[str, tuple[int, int, tuple[int, int], tuple[int, int], i
 }
 
 
+def _conv_args(in_channels: int, out_channels: int, kernel_size: int, stride: int, padding: int) -> None:
+    _validate.positive_int("in_channels", in_channels)
+    _validate.positive_int("out_channels", out_channels)
+    _validate.pair("kernel_size", kernel_size)
+    _validate.pair("stride", stride)
+    _validate.pair("padding", padding, _validate.nonneg_int)
+
+
 def nin_block(in_channels: int, out_channels: int, kernel_size: int, stride: int = 1, padding: int = 0) -> nn.Sequential:
     """NiN's mlpconv: ``k x k conv -> ReLU -> 1x1 conv -> ReLU -> 1x1 conv -> ReLU``.
 
     x: (N, in_channels, H, W) -> (N, out_channels, H', W') with H' the conv's output size.
     """
+    _conv_args(in_channels, out_channels, kernel_size, stride, padding)
     return nn.Sequential(
         nn.Conv2d(in_channels, out_channels, kernel_size, stride=stride, padding=padding), nn.ReLU(),
         nn.Conv2d(out_channels, out_channels, kernel_size=1), nn.ReLU(),
@@ -85,6 +94,8 @@ def conv_unit(in_channels: int, out_channels: int, kernel_size: int, stride: int
 
     x: (N, in_channels, H, W) -> (N, out_channels, H', W').
     """
+    _conv_args(in_channels, out_channels, kernel_size, stride, padding)
+    batch_norm = _validate.flag("batch_norm", batch_norm)
     conv = nn.Conv2d(in_channels, out_channels, kernel_size, stride=stride, padding=padding, bias=not batch_norm)
     if batch_norm:
         return nn.Sequential(conv, nn.BatchNorm2d(out_channels, eps=0.001), nn.ReLU())

@@ -24,6 +24,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from .. import _validate
+
 from .. import kernels
 from ..shapes import conv2d_output_size, pool2d_output_size
 
@@ -65,7 +67,10 @@ def lenet_classifier(
     x: (N, in_features) -> (N, num_classes). Used by :class:`LeNet` and, on top of
     :class:`HandMadeFeatures`, by the "classic pipeline" it is compared with.
     """
+    in_features = _validate.positive_int("in_features", in_features)
+    num_classes = _validate.positive_int("num_classes", num_classes)
     act = _choice("activation", activation, ACTIVATIONS)
+    hidden = _validate.iterable("hidden", hidden, "two layer widths, e.g. (120, 84)")
     if len(hidden) != 2:
         raise ValueError(f"hidden must have two entries, got {tuple(hidden)}")
     h1, h2 = hidden

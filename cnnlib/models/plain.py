@@ -108,6 +108,7 @@ def init_weights(model: nn.Module, scheme: str, std: float | None = None) -> nn.
 
     Returns ``model``.
     """
+    _validate.module("model", model)
     if scheme not in INIT_SCHEMES:
         raise ValueError(f"scheme must be one of {INIT_SCHEMES}, got {scheme!r}")
     if scheme == "normal":

@@ -30,13 +30,21 @@ from torch import nn
 from .. import _validate
 
 
+def _channels(in_channels: int, out_channels: int, stride: int) -> None:
+    _validate.positive_int("in_channels", in_channels)
+    _validate.positive_int("out_channels", out_channels)
+    _validate.positive_int("stride", stride)
+
+
 def conv3x3(in_channels: int, out_channels: int, stride: int = 1) -> nn.Conv2d:
     """3x3 convolution, padding 1, no bias (a BatchNorm follows): (N, C_in, H, W) -> (N, C_out, H/s, W/s)."""
+    _channels(in_channels, out_channels, stride)
     return nn.Conv2d(in_channels, out_channels, 3, stride=stride, padding=1, bias=False)
 
 
 def conv1x1(in_channels: int, out_channels: int, stride: int = 1) -> nn.Conv2d:
     """1x1 convolution, no bias: mixes channels only; with ``stride`` 2 it also halves H and W."""
+    _channels(in_channels, out_channels, stride)
     return nn.Conv2d(in_channels, out_channels, 1, stride=stride, bias=False)
 
 
@@ -45,6 +53,7 @@ def projection(in_channels: int, out_channels: int, stride: int = 1) -> nn.Seque
 
     (N, C_in, H, W) -> (N, C_out, H/stride, W/stride).
     """
+    _channels(in_channels, out_channels, stride)
     if stride == 1 and in_channels == out_channels:
         return None
     return nn.Sequential(conv1x1(in_channels, out_channels, stride), nn.BatchNorm2d(out_channels))
@@ -276,4 +285,5 @@ def small_resnet(
 
 def num_conv_layers(model: nn.Module) -> int:
     """Number of ``nn.Conv2d`` modules in ``model`` (projection shortcuts included)."""
+    _validate.module("model", model)
     return sum(isinstance(m, nn.Conv2d) for m in model.modules())

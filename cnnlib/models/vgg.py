@@ -56,7 +56,11 @@ def depth(config: Sequence[tuple[int, int]], dense_layers: int = 3) -> int:
     >>> depth(VGG_CONFIGS["vgg16"]), depth(VGG_CONFIGS["vgg19"])
     (16, 19)
     """
-    return sum(n for n, _ in config) + dense_layers
+    config = _validate.iterable("config", config, "a sequence of (convolutions, channels) pairs")
+    if not all(isinstance(c, (tuple, list)) and len(c) == 2 for c in config):
+        raise ValueError(f"config must hold (convolutions, channels) pairs, got {config!r}")
+    return sum(_validate.nonneg_int("config convolutions", n) for n, _ in config) + \
+        _validate.nonneg_int("dense_layers", dense_layers)
 
 
 class VGG(nn.Module):

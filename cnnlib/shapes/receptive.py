@@ -130,6 +130,10 @@ def _axes(rf: RF) -> list[tuple[Number, Number, Number]]:
 
 def next_rf(rf: RF, geometry: tuple[tuple[int, int], ...]) -> RF:
     """Receptive field after one more layer with the given ``layer_geometry``."""
+    if not isinstance(rf, RF):
+        raise TypeError(f"rf must be an RF(size, jump, start), got {type(rf).__name__}")
+    if not (isinstance(geometry, (tuple, list)) and len(geometry) == 4):
+        raise TypeError(f"geometry must be (kernel, stride, padding, dilation) pairs from layer_geometry, got {geometry!r}")
     k, s, p, d = geometry
     out = []
     for a, (size, jump, start) in enumerate(_axes(rf)):
@@ -171,6 +175,8 @@ def receptive_field(layers: Iterable[Any]) -> list[RF]:
 
     if isinstance(layers, nn.Module) and not isinstance(layers, nn.Sequential):
         layers = [layers]
+    if not isinstance(layers, nn.Module):
+        layers = _validate.iterable("layers", layers, "a sequence of layers or (kernel_size, stride, padding) tuples")
     rf = INPUT_RF
     result = []
     for i, layer in enumerate(layers):
