@@ -292,6 +292,9 @@ def occlusion(model: nn.Module, x: torch.Tensor, target: Target, patch: int | tu
     n, c, h, w = x.shape
     if ph > h or pw > w:
         raise ValueError(f"patch must fit in the image {h}x{w}, got {ph}x{pw}")
+    if sh > ph or sw > pw:
+        raise ValueError(f"stride must be at most the patch size {ph}x{pw} (so that every pixel is covered), "
+                         f"got {sh}x{sw}")
     t = _check_target(target, n, x.device)
     windows = [(i, j) for i in _starts(h, ph, sh) for j in _starts(w, pw, sw)]
     masks = torch.zeros(len(windows), h, w, dtype=x.dtype, device=x.device)   # 1 inside each window

@@ -258,5 +258,5 @@ def show_map_rows(
         cb = fig.colorbar(im, ax=list(axes[r]), fraction=0.02, pad=0.01)
         cb.ax.tick_params(labelsize=7)
     if suptitle:
-        fig.suptitle(suptitle, fontsize=10)
+        fig.suptitle(suptitle, fontsize=10, y=1.0 + 0.3 / fig.get_figheight())   # above the column titles
     return fig
