@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import copy
 import math
+import numbers
 from contextlib import contextmanager
 from typing import Callable, Iterator, Sequence
 
@@ -61,8 +62,8 @@ def _check_target(target: Target, n: int, device: torch.device, name: str = "tar
     """An int (the same class for every image) or N ints -> (N,) int64 tensor."""
     if isinstance(target, bool):
         raise TypeError(f"{name} must be an int or a sequence of {n} ints, got a bool")
-    if isinstance(target, int):
-        t = torch.full((n,), target, dtype=torch.int64)
+    if isinstance(target, numbers.Integral):
+        t = torch.full((n,), int(target), dtype=torch.int64)
     else:
         t = torch.as_tensor(target)
         if t.is_floating_point() or t.dtype == torch.bool:
@@ -365,7 +366,7 @@ def activation_maximization(
     if len(clamp) != 2 or not clamp[0] < clamp[1]:
         raise ValueError(f"clamp must be (low, high) with low < high, got {clamp}")
     device = next(iter(model.parameters()), torch.zeros(())).device
-    n = 1 if isinstance(target, int) and not isinstance(target, bool) else len(target)
+    n = 1 if isinstance(target, numbers.Integral) and not isinstance(target, bool) else len(target)
     t = _check_target(target, n, device)
     g = torch.Generator().manual_seed(_validate.nonneg_int("seed", seed))
     x = (init + 0.01 * torch.randn((n, *shape), generator=g)).clamp(*clamp).to(device).requires_grad_(True)

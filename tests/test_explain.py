@@ -103,6 +103,8 @@ def test_saliency_of_a_linear_model_is_its_weight_and_input_x_gradient():
     torch.testing.assert_close(g[0].flatten(), lin.weight[2].detach())
     torch.testing.assert_close(g[1].flatten(), lin.weight[0].detach())
     torch.testing.assert_close(explain.input_x_gradient(model, x, [2, 0]), x * g)
+    import numpy as np
+    torch.testing.assert_close(explain.saliency(model, x, np.int64(2))[0], g[0])   # NumPy ints are ints
 
 
 def test_smoothgrad_linear_model_is_exact_and_seeded():
