@@ -158,6 +158,29 @@ def subset(images: torch.Tensor, labels: torch.Tensor, n: int, seed: int = 0) ->
     return images[idx], labels[idx]
 
 
+def train_val_split(
+    images: torch.Tensor, labels: torch.Tensor, n_val: int, seed: int = 0,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Hold out a fixed validation split from a training set (same ``seed`` -> same split).
+
+    images: (N, ...), labels: (N,) -> train_images (N - n_val, ...), train_labels (N - n_val,),
+    val_images (n_val, ...), val_labels (n_val,). The two parts are disjoint and together
+    hold every item once. Choose settings on the validation split; keep the test set for
+    the final model only.
+    """
+    n_val = _validate.positive_int("n_val", n_val)
+    _validate.nonneg_int("seed", seed)
+    if len(images) != len(labels):
+        raise ValueError(f"images and labels must have the same length, got {len(images)} and {len(labels)}")
+    if n_val >= len(images):
+        raise ValueError(f"n_val must be smaller than the dataset size {len(images)} (some items must "
+                         f"stay for training), got {n_val}")
+    g = torch.Generator().manual_seed(seed)
+    order = torch.randperm(len(images), generator=g)
+    val, train = order[:n_val], order[n_val:]
+    return images[train], labels[train], images[val], labels[val]
+
+
 class TensorLoader:
     """Mini-batches of in-memory tensors, reshuffled each epoch from a fixed seed.
 

@@ -202,3 +202,68 @@ def plot_frequency_response(kernels: dict[str, ArrayLike], size: int = 64) -> pl
     axes[1, 0].set_ylabel("|FFT|")
     fig.tight_layout()
     return fig
+
+
+def show_map_rows(
+    rows: dict[str, ArrayLike],
+    signed: Sequence[str] = (),
+    titles: Sequence[str] | None = None,
+    size: float = 1.0,
+    suptitle: str | None = None,
+    gray: Sequence[str] = ("image", "input"),
+) -> plt.Figure:
+    """Rows of maps of the same N images, one row per entry of ``rows``, each with a colorbar.
+
+    rows: {name: (N, H, W) or (N, 1, H, W)}, e.g. the images, then one attribution method
+    per row. A row named in ``signed`` is drawn in a diverging colormap (``"bwr"``, white
+    at 0) on a symmetric scale [-m, m]; other rows whose values are all >= 0 use
+    ``"viridis"`` on [0, max]; a row named in ``gray`` whose values lie in [0, 1] (images)
+    is drawn in gray on [0, 1]. Every row shares ONE scale
+    across its N panels, so the panels of a row compare. Figure: ``size`` inches per panel.
+    """
+    if not isinstance(rows, Mapping):
+        raise TypeError(f"rows must be a dict {{name: (N, H, W) maps}}, got {type(rows).__name__}")
+    if not rows:
+        raise ValueError("rows must hold at least one {name: maps} entry")
+    arrays = {}
+    for name, maps in rows.items():
+        a = _np(maps)
+        if a.ndim == 4 and a.shape[1] == 1:
+            a = a[:, 0]
+        if a.ndim != 3:
+            raise ValueError(f"rows[{name!r}] must have shape (N, H, W) or (N, 1, H, W), got {a.shape}")
+        arrays[name] = a
+    n = len(next(iter(arrays.values())))
+    if any(len(a) != n for a in arrays.values()):
+        raise ValueError(f"every row must hold the same number of maps, got {[len(a) for a in arrays.values()]}")
+    unknown = set(signed) - set(arrays)
+    if unknown:
+        raise ValueError(f"signed names rows that do not exist: {sorted(unknown)}")
+    both = set(signed) & set(gray)
+    if both:
+        raise ValueError(f"a row cannot be both signed and gray: {sorted(both)}")
+    if titles is not None and len(titles) != n:
+        raise ValueError(f"titles must have one entry per column ({n}), got {len(titles)}")
+    fig, axes = plt.subplots(len(arrays), n, figsize=(size * n + 1.2, size * len(arrays) + (0.5 if suptitle else 0.1)),
+                             squeeze=False)
+    for r, (name, a) in enumerate(arrays.items()):
+        if name in signed:
+            m = float(np.abs(a).max()) or 1.0
+            cmap, lo, hi = "bwr", -m, m
+        elif name in gray and a.min() >= 0 and a.max() <= 1:
+            cmap, lo, hi = "gray", 0.0, 1.0
+        else:
+            cmap, lo, hi = "viridis", float(min(a.min(), 0.0)), float(a.max()) or 1.0
+        for c in range(n):
+            ax = axes[r, c]
+            im = ax.imshow(a[c], cmap=cmap, vmin=lo, vmax=hi)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if r == 0 and titles is not None:
+                ax.set_title(str(titles[c]), fontsize=8)
+        axes[r, 0].set_ylabel(name, rotation=0, ha="right", va="center", fontsize=9)
+        cb = fig.colorbar(im, ax=list(axes[r]), fraction=0.02, pad=0.01)
+        cb.ax.tick_params(labelsize=7)
+    if suptitle:
+        fig.suptitle(suptitle, fontsize=10, y=1.0 + 0.3 / fig.get_figheight())   # above the column titles
+    return fig

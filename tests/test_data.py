@@ -201,3 +201,31 @@ def test_load_cifar10_missing_without_network_says_what_to_do(tmp_path):
         data.load_cifar10("train", root=tmp_path, download=False)
     with pytest.raises(ValueError, match="split"):
         data.load_cifar10("valid")
+
+
+@settings(max_examples=30, deadline=None)
+@given(n=st.integers(2, 60), frac=st.floats(0.01, 0.99), seed=st.integers(0, 100))
+def test_train_val_split_is_a_disjoint_fixed_partition(n, frac, seed):
+    n_val = max(1, min(n - 1, round(frac * n)))
+    images = torch.arange(n, dtype=torch.float32).view(n, 1, 1, 1).expand(n, 1, 2, 2).contiguous()
+    labels = torch.arange(n) * 10
+    tx, ty, vx, vy = data.train_val_split(images, labels, n_val, seed=seed)
+    assert tx.shape == (n - n_val, 1, 2, 2) and vx.shape == (n_val, 1, 2, 2)
+    ids = torch.cat([tx[:, 0, 0, 0], vx[:, 0, 0, 0]]).long()
+    assert sorted(ids.tolist()) == list(range(n))                   # every item once, none twice
+    assert torch.equal(torch.cat([ty, vy]), ids * 10)              # labels stay with their images
+    again = data.train_val_split(images, labels, n_val, seed=seed)
+    assert torch.equal(again[2], vx) and torch.equal(again[0], tx)  # same seed, same split
+
+
+def test_train_val_split_differs_by_seed_and_rejects_bad_input():
+    x, y = torch.randn(100, 1, 2, 2), torch.arange(100)
+    assert not torch.equal(data.train_val_split(x, y, 10, seed=0)[3], data.train_val_split(x, y, 10, seed=1)[3])
+    with pytest.raises(ValueError, match="n_val"):
+        data.train_val_split(x, y, 100)
+    with pytest.raises(ValueError, match="n_val"):
+        data.train_val_split(x, y, 0)
+    with pytest.raises(TypeError, match="n_val"):
+        data.train_val_split(x, y, 0.1)
+    with pytest.raises(ValueError, match="same length"):
+        data.train_val_split(x, y[:50], 10)

@@ -91,3 +91,28 @@ def test_confusion_matrix_and_frequency_response():
     assert len(fig.axes) == 4
     with pytest.raises(ValueError, match="2-D"):
         viz.plot_frequency_response({"bad": np.zeros(3)})
+
+
+def test_show_map_rows_scales_and_colorbars():
+    maps = {"image": torch.rand(4, 6, 6), "signed": torch.randn(4, 1, 6, 6), "positive": torch.rand(4, 6, 6) * 3}
+    fig = viz.show_map_rows(maps, signed=["signed"], titles=list("abcd"), suptitle="s")
+    rows = [[ax.images[0] for ax in fig.axes[r * 4:(r + 1) * 4]] for r in range(3)]
+    assert {im.get_clim() for im in rows[1]} == {rows[1][0].get_clim()}       # one scale per row
+    lo, hi = rows[1][0].get_clim()
+    assert lo == -hi and hi == pytest.approx(float(maps["signed"].abs().max()))   # centred at 0
+    assert rows[1][0].get_cmap().name == "bwr" and rows[0][0].get_cmap().name == "gray"
+    assert rows[2][0].get_clim() == pytest.approx((0.0, float(maps["positive"].max())))
+    assert len(fig.axes) == 12 + 3                                           # one colorbar per row
+
+
+def test_show_map_rows_errors():
+    with pytest.raises(ValueError, match="rows"):
+        viz.show_map_rows({})
+    with pytest.raises(ValueError, match="same number"):
+        viz.show_map_rows({"a": torch.rand(3, 4, 4), "b": torch.rand(2, 4, 4)})
+    with pytest.raises(ValueError, match="signed"):
+        viz.show_map_rows({"a": torch.rand(3, 4, 4)}, signed=["b"])
+    with pytest.raises(ValueError, match=r"rows\['a'\]"):
+        viz.show_map_rows({"a": torch.rand(3, 4)})
+    with pytest.raises(ValueError, match="titles"):
+        viz.show_map_rows({"a": torch.rand(3, 4, 4)}, titles=["x"])
