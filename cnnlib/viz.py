@@ -12,6 +12,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
+from . import _validate
 from .train import History
 
 ArrayLike = np.ndarray | torch.Tensor
@@ -23,7 +24,12 @@ def _np(x: ArrayLike) -> np.ndarray:
     return np.asarray(x)
 
 
-def _grid(n: int, ncols: int | None) -> tuple[int, int]:
+def _grid(n: int, ncols: int | None, what: str = "images") -> tuple[int, int]:
+    """(rows, cols) of a grid of ``n`` panels; refuses an empty grid, naming ``what``."""
+    if n == 0:
+        raise ValueError(f"{what} must hold at least one entry, got none")
+    if ncols is not None:
+        _validate.positive_int("ncols", ncols)
     ncols = ncols or min(n, 8)
     return math.ceil(n / ncols), ncols
 
@@ -73,7 +79,6 @@ def show_kernels(weight: ArrayLike, ncols: int | None = None, size: float = 1.2,
 
     weight: (C_out, C_in, kH, kW) as in ``nn.Conv2d.weight``, or (kH, kW) for one kernel.
     Blue is negative, red positive, white zero (a symmetric colour scale per kernel).
-    With C_in == 3 each filter is also shown as one colour image in the first column.
     """
     w = _np(weight)
     if w.ndim == 2:
@@ -81,8 +86,10 @@ def show_kernels(weight: ArrayLike, ncols: int | None = None, size: float = 1.2,
     if w.ndim != 4:
         raise ValueError(f"weight must have shape (C_out, C_in, kH, kW) or (kH, kW), got {w.shape}")
     c_out, c_in = w.shape[:2]
+    if w.size == 0:
+        raise ValueError(f"weight must hold at least one kernel, got shape {w.shape}")
     flat = w.reshape(c_out * c_in, *w.shape[2:])
-    rows, cols = (c_out, c_in) if ncols is None else _grid(len(flat), ncols)
+    rows, cols = (c_out, c_in) if ncols is None else _grid(len(flat), ncols, "weight")
     fig, axes = plt.subplots(rows, cols, figsize=(size * cols, size * rows), squeeze=False)
     for i, ax in enumerate(axes.flat):
         ax.set_xticks([])
@@ -109,7 +116,7 @@ def show_feature_maps(maps: ArrayLike, ncols: int | None = None, size: float = 1
         m = m[0]
     if m.ndim != 3:
         raise ValueError(f"maps must have shape (C, H, W) or (1, C, H, W), got {m.shape}")
-    rows, cols = _grid(len(m), ncols)
+    rows, cols = _grid(len(m), ncols, "maps")
     fig, axes = plt.subplots(rows, cols, figsize=(size * cols, size * rows + (0.4 if title else 0)), squeeze=False)
     for i, ax in enumerate(axes.flat):
         ax.axis("off")

@@ -116,3 +116,14 @@ def test_show_map_rows_errors():
         viz.show_map_rows({"a": torch.rand(3, 4)})
     with pytest.raises(ValueError, match="titles"):
         viz.show_map_rows({"a": torch.rand(3, 4, 4)}, titles=["x"])
+
+
+@pytest.mark.parametrize("call, match", [
+    (lambda: viz.show_images(np.zeros((0, 8, 8))), "images must hold at least one entry"),
+    (lambda: viz.show_feature_maps(np.zeros((0, 8, 8))), "maps must hold at least one entry"),
+    (lambda: viz.show_kernels(np.zeros((0, 1, 3, 3))), "weight must hold at least one kernel"),
+    (lambda: viz.show_images(np.zeros((2, 8, 8)), ncols=0), "ncols must be a positive integer"),
+])
+def test_empty_grids_are_refused_with_the_argument_named(call, match):
+    with pytest.raises(ValueError, match=match):
+        call()
