@@ -35,11 +35,11 @@ def nonneg_int(name: str, value: Any) -> int:
 
 
 def flag(name: str, value: Any) -> bool:
-    """Return ``value`` as bool if it is a bool (or NumPy bool, or the integer 0 or 1, which
-    PyTorch's flags accept too), else raise naming ``name``."""
+    """Return ``value`` as bool if it is a bool (or a NumPy bool), else raise naming ``name``.
+
+    Strict on purpose, the same for every flag of cnnlib: PyTorch's own layers refuse
+    ``ceil_mode=1``, and a truthy string such as ``"no"`` must not mean True."""
     if isinstance(value, (bool, np.bool_)):
-        return bool(value)
-    if _is_int(value) and value in (0, 1):
         return bool(value)
     raise TypeError(f"{name} must be True or False, got {value!r} ({type(value).__name__})")
 

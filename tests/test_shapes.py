@@ -406,3 +406,30 @@ def test_docstring_examples():
     for name in ("sizes", "params", "receptive", "summary_table"):
         module = importlib.import_module(f"cnnlib.shapes.{name}")
         assert doctest.testmod(module).failed == 0, name
+
+
+@pytest.mark.parametrize("value", [True, False])
+def test_ceil_mode_flag_accepts_what_torch_accepts(value):
+    import torch
+    import torch.nn as nn
+
+    from cnnlib.shapes import pool2d_output_size
+
+    got = pool2d_output_size(7, 2, ceil_mode=value)
+    assert got == nn.MaxPool2d(2, ceil_mode=value)(torch.zeros(1, 1, 7, 7)).shape[-1]
+
+
+@pytest.mark.parametrize("value", ["yes", None, 2, 1.0, 1, 0])
+def test_ceil_mode_flag_rejects_anything_else(value):
+    """PyTorch's nn.MaxPool2d refuses ceil_mode=1 too; every cnnlib flag is this strict."""
+    import torch
+    import torch.nn as nn
+
+    from cnnlib.shapes import pool2d_output_size
+
+    if isinstance(value, int):
+        with pytest.raises(TypeError, match="ceil_mode"):
+            nn.MaxPool2d(2, ceil_mode=value)(torch.zeros(1, 1, 7, 7))
+
+    with pytest.raises(TypeError, match="ceil_mode must be True or False"):
+        pool2d_output_size(7, 2, ceil_mode=value)

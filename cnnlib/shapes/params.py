@@ -11,9 +11,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 
 def _check_bool(name: str, value: object) -> bool:
-    if not isinstance(value, bool):
-        raise TypeError(f"{name} must be True or False, got {value!r}")
-    return value
+    return _validate.flag(name, value)  # bools, NumPy bools, 0 and 1: what PyTorch's flags take
 
 
 def _check_groups(in_channels: int, out_channels: int, groups: object) -> int:

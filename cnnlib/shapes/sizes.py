@@ -121,8 +121,7 @@ def pool2d_output_size(
 
     Raises ``ValueError`` naming ``kernel_size`` when no window fits (output size < 1).
     """
-    if not isinstance(ceil_mode, bool):
-        raise TypeError(f"ceil_mode must be True or False, got {ceil_mode!r}")
+    ceil_mode = _validate.flag("ceil_mode", ceil_mode)  # as nn.MaxPool2d: bools, 0 and 1
     if stride is None:
         stride = kernel_size
     p, any_pair = _as_pairs(size=(size, _validate.positive_int),
