@@ -191,6 +191,7 @@ def main(argv: list[str] | None = None) -> int:
             page, failed = open_deck(browser, args.out / f"{deck}.slides.html")
             if where and args.shots:
                 h, _, v = where.partition("/")
+                page.evaluate("window.Reveal.configure({transition: 'none', backgroundTransition: 'none'})")
                 page.evaluate(f"window.Reveal.slide({int(h)}, {int(v or 0)}, 99)")
                 page.wait_for_timeout(300)
                 args.shots.mkdir(parents=True, exist_ok=True)
