@@ -232,7 +232,7 @@ def main(argv: list[str] | None = None) -> int:
     for nb in args.notebooks or course_notebooks():
         deck = build_deck(nb, args.out, ex)
         n = declared_slides(nbformat.read(nb, as_version=4))
-        print(f"{deck.relative_to(args.out.parent) if deck.is_relative_to(args.out.parent) else deck}: {n} slides")
+        print(f"{deck.relative_to(args.out.parent) if deck.is_relative_to(args.out.parent) else deck}: {n + 1} slides (title slide included)")
         decks.append((nb, deck))
     if args.pdf:
         for nb, deck in decks:

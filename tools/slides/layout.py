@@ -100,6 +100,10 @@ WALK_JS = r"""
       if (visible(p) && /(In|Out)\s*\[/.test(p.textContent)) rec.problems.push('shows an "In [" prompt');
     });
     if (/^\s*(In|Out)\s*\[\d*\]:/m.test(body.innerText)) rec.problems.push('shows an "In [" prompt');
+    // headings in the case they were written
+    body.querySelectorAll('h1, h2, h3, h4, h5, h6').forEach((hd) => {
+      if (getComputedStyle(hd).textTransform !== 'none') rec.problems.push('a heading is not shown as written (text-transform)');
+    });
     // 4. no stored "passed" under an exercise
     if (/all checks passed/.test(body.innerText)) rec.problems.push('shows a stored "all checks passed"');
     // 5. figures: at least half the slide's height or half its width
