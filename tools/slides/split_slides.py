@@ -36,6 +36,7 @@ PLAN_JS = r"""
 () => {
   const cfg = Reveal.getConfig(), W = cfg.width, H = cfg.height;
   const budget = H - 24;   // the slide body's padding, and a little air
+  const MIN_ZOOM = 0.8;    // FIT_MIN_ZOOM of the deck's script
   const slides = document.querySelector('.reveal .slides');
   const leaves = Array.from(document.querySelectorAll('.reveal .slides section')).filter(s => !s.querySelector('section'));
   const splits = [], alone = [];
@@ -43,24 +44,33 @@ PLAN_JS = r"""
     const shown = [];
     for (let n = s; n && n !== slides; n = n.parentNode) { shown.push([n, n.style.display]); n.style.display = 'block'; }
     const body = s.querySelector(':scope > .slide-body') || s;
-    const zoom = body.style.zoom; body.style.zoom = '';
+    // undo the deck's own fitting (zoom, scroll boxes): measure the content as it is
+    const zoom = body.style.zoom, bodyH = body.style.height; body.style.zoom = ''; body.style.height = '';
+    const boxes = Array.from(body.querySelectorAll('pre.output-scroll')).map(p => [p, p.style.maxHeight]);
+    boxes.forEach(b => { b[0].style.maxHeight = 'none'; });
     const imgs = Array.from(body.querySelectorAll('.jp-OutputArea-output img')).filter(im => im.naturalWidth > 0);
     const saved = imgs.map(im => [im.style.width, im.style.height]);
     for (const im of imgs) {   // the size a figure should have on its slide
       const k = Math.min((W - 24) / im.naturalWidth, 0.62 * H / im.naturalHeight, 3.0);
       im.style.width = Math.floor(im.naturalWidth * k) + 'px'; im.style.height = Math.floor(im.naturalHeight * k) + 'px';
     }
-    const cells = Array.from(body.querySelectorAll('.jp-Cell'));
+    const cells = Array.from(body.querySelectorAll('.jp-Cell')).filter(c => c.getBoundingClientRect().height > 0);
+    const end = cells.length ? cells[cells.length - 1].getBoundingClientRect().bottom : 0;
     let start = null;
     for (const c of cells) {
       const r = c.getBoundingClientRect();
-      if (r.height === 0) continue;
       if (start === null) start = r.top;
-      if (r.bottom - start > budget && r.top > start) { splits.push(c.id.replace('cell-id=', '')); start = r.top; }
+      if (r.bottom - start > budget && r.top > start) {
+        // what is left of a slide without figures fits if the deck shrinks it a little
+        // (not below 0.8): no split, so that no short leftover gets a slide of its own
+        if (!imgs.length && end - start <= 0.97 * budget / MIN_ZOOM) break;
+        splits.push(c.id.replace('cell-id=', '')); start = r.top;
+      }
       if (r.height > budget) alone.push([c.id.replace('cell-id=', ''), Math.round(r.height)]);
     }
     imgs.forEach((im, i) => { im.style.width = saved[i][0]; im.style.height = saved[i][1]; });
-    body.style.zoom = zoom;
+    body.style.zoom = zoom; body.style.height = bodyH;
+    boxes.forEach(b => { b[0].style.maxHeight = b[1]; });
     shown.forEach(p => { p[0].style.display = p[1]; });
   }
   return {splits, alone};
