@@ -163,7 +163,7 @@ def test_printed_deck_cuts_nothing(decks, browser):
     nb = next((n for n in NOTEBOOKS if "googlenet" in n.stem), NOTEBOOKS[0])
     page = browser.new_page(viewport=layout.VIEWPORT)
     try:
-        page.goto(decks[nb.stem].as_uri() + "?print-pdf")
+        page.goto(decks[nb.stem].as_uri() + "?print-pdf&pdfSeparateFragments=false")  # as make slides-pdf
         page.wait_for_function("document.querySelectorAll('.pdf-page').length > 0", timeout=60_000)
         res = page.evaluate("""() => Array.from(document.querySelectorAll('.pdf-page')).map((p, i) => {
             const pr = p.getBoundingClientRect(); let bottom = pr.top, right = pr.left;
