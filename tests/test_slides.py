@@ -128,6 +128,9 @@ def _deck_slides(deck: Path) -> int:
     return len(parser.leaves)
 
 
+MAX_SCROLL_SLIDES = 2   # slides whose long output scrolls (with a cue) in one deck
+
+
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.stem)
 def test_deck_is_presentable_at_1280x720_offline(decks, browser, notebook):
     """Open the deck as a lecturer would (1280x720, network off), walk every slide and
@@ -151,6 +154,10 @@ def test_deck_is_presentable_at_1280x720_offline(decks, browser, notebook):
         page.close()
     assert failed == [], f"the deck asked the network for {failed}"
     assert len({(s["h"], s["v"]) for s in steps}) == total, "the walk did not reach every slide"
+    scrolling = layout.scroll_slides(steps)
+    assert len(scrolling) <= MAX_SCROLL_SLIDES, (
+        f"{notebook.stem}: slides {scrolling} scroll inside the slide; at most {MAX_SCROLL_SLIDES} may "
+        "(split their cells or print less; see CONTRIBUTING.md)")
     bad = layout.problems(steps)
     assert not bad, layout.describe(notebook.stem, bad) + (
         "\nSee CONTRIBUTING.md, 'How to keep a slide within 1280x720'; "

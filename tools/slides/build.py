@@ -189,7 +189,7 @@ ul.decks{{list-style:none;padding:0}}</style></head>
 <body><h1>CNN course: lecture slides</h1>
 <p>One reveal.js deck per notebook, in teaching order. Keys: arrows or <kbd>space</kbd> to move,
 <kbd>s</kbd> speaker view (notes and timer), <kbd>f</kbd> fullscreen, <kbd>Esc</kbd> overview.
-Add <code>?print-pdf</code> to a deck's address to print it (or run <code>make slides-pdf</code>).</p>
+Add <code>?print-pdf&amp;pdfSeparateFragments=false</code> to a deck's address to print it, one page per slide (or run <code>make slides-pdf</code>).</p>
 <ul class="decks">
 {rows}
 </ul></body></html>
