@@ -11,6 +11,10 @@ installed from the npm registry by ``npm install`` (versions pinned in
 Each deck shows the student view of the exercises (solutions, hidden tests and mark
 schemes removed, through nbgrader's own preprocessors) and hides the code of cells
 tagged ``hide-input``. Cells' ``slideshow.slide_type`` metadata decides the slides.
+The decks have a 1280x720 slide; ``deck_view`` adds a title slide, leaves out check cells'
+stored outputs and progress bars, and the template (``templates/course_slides``) styles
+and fits each slide (see CONTRIBUTING.md, "How to keep a slide within 1280x720";
+``layout.py`` measures the result in Chromium, ``split_slides.py`` sets subslides).
 """
 from __future__ import annotations
 
@@ -129,6 +133,8 @@ def deck_view(nb: nbformat.NotebookNode, notebook: Path) -> nbformat.NotebookNod
             lines = cell.source.splitlines()
             if lines and lines[0].startswith("# "):
                 cell.source = "\n".join(lines[1:]).lstrip("\n")
+                if not cell.source.strip():   # only the heading: the title slide shows it
+                    cell.metadata.setdefault("slideshow", {})["slide_type"] = "skip"
             break
     number = notebook.stem.split("_", 1)[0]
     title_cell = nbformat.v4.new_markdown_cell(
