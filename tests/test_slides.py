@@ -6,6 +6,7 @@ under CI (``CI`` set) a missing tool is a failure, not a skip.
 """
 from __future__ import annotations
 
+import html
 import importlib.util
 import io
 import os
@@ -25,6 +26,12 @@ slides = importlib.util.module_from_spec(spec)
 sys.modules["slides_build"] = slides
 spec.loader.exec_module(slides)
 
+spec = importlib.util.spec_from_file_location("slides_layout", ROOT / "tools" / "slides" / "layout.py")
+layout = importlib.util.module_from_spec(spec)
+sys.modules["slides_layout"] = layout
+spec.loader.exec_module(layout)
+
+# Every numbered notebook, also the ones added later: the rules below are the same for all.
 NOTEBOOKS = slides.course_notebooks()
 OUT = slides.DEFAULT_OUT
 
@@ -105,9 +112,7 @@ def browser():
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=exe, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-            "--disable-sync", "--no-first-run"])
+        b = p.chromium.launch(executable_path=exe, args=layout.CHROMIUM_ARGS)
         yield b
         b.close()
 
@@ -117,29 +122,66 @@ def _has_maths(notebook: Path) -> bool:
     return any(c.cell_type == "markdown" and re.search(r"\$[^$\n]+\$", c.source) for c in nb.cells)
 
 
+def _deck_slides(deck: Path) -> int:
+    parser = _Sections()
+    parser.feed(deck.read_text(encoding="utf-8"))
+    return len(parser.leaves)
+
+
+MAX_SCROLL_SLIDES = 2   # slides whose long output scrolls (with a cue) in one deck
+
+
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.stem)
-def test_deck_runs_offline_in_chromium(decks, browser, notebook, tmp_path):
+def test_deck_is_presentable_at_1280x720_offline(decks, browser, notebook):
+    """Open the deck as a lecturer would (1280x720, network off), walk every slide and
+    fragment, and measure each: content inside the slide area, code not cut, no prompts,
+    no stored "passed" on exercise slides, every figure >= half the slide's height or width."""
     from PIL import Image
 
-    page = browser.new_page(viewport={"width": 1280, "height": 800})
-    failed: list[str] = []
-    page.on("requestfailed", lambda r: failed.append(r.url))
-    # network off: every request that is not a local file is refused and recorded
-    page.route(lambda url: not url.startswith(("file:", "data:")),
-               lambda route: (failed.append(route.request.url), route.abort()))
-    page.goto(decks[notebook.stem].as_uri())
-    page.wait_for_function("window.Reveal && window.Reveal.isReady()", timeout=30_000)
-    total = page.evaluate("window.Reveal.getTotalSlides()")
-    declared = slides.declared_slides(nbformat.read(notebook, as_version=4))
-    assert total >= declared
-    assert failed == []
-    if _has_maths(notebook):
-        page.wait_for_function("typeof MathJax !== 'undefined' && MathJax.Hub && MathJax.Hub.queue.pending === 0"
-                               " && document.querySelectorAll('.MathJax_CHTML, .MathJax').length > 0",
-                               timeout=30_000)
-    png = Image.open(io.BytesIO(page.screenshot())).convert("L")
-    assert np.asarray(png).std() > 10, "the title slide looks blank"
-    page.close()
+    page, failed = layout.open_deck(browser, decks[notebook.stem])
+    try:
+        total = page.evaluate("window.Reveal.getTotalSlides()")
+        assert total == _deck_slides(decks[notebook.stem]) >= slides.declared_slides(nbformat.read(notebook, as_version=4))
+        if _has_maths(notebook):
+            assert page.evaluate("document.querySelectorAll('.MathJax_CHTML, .MathJax').length") > 0, \
+                "MathJax did not typeset the maths"
+        # the title slide: something is drawn (not a blank page), and it names the notebook
+        png = Image.open(io.BytesIO(page.screenshot())).convert("L")
+        assert np.asarray(png).std() > 10, "the title slide looks blank"
+        assert slides.title_of(notebook) in page.evaluate("window.Reveal.getSlide(0).innerText")
+        steps = layout.walk_deck(page)
+    finally:
+        page.close()
+    assert failed == [], f"the deck asked the network for {failed}"
+    assert len({(s["h"], s["v"]) for s in steps}) == total, "the walk did not reach every slide"
+    scrolling = layout.scroll_slides(steps)
+    assert len(scrolling) <= MAX_SCROLL_SLIDES, (
+        f"{notebook.stem}: slides {scrolling} scroll inside the slide; at most {MAX_SCROLL_SLIDES} may "
+        "(split their cells or print less; see CONTRIBUTING.md)")
+    bad = layout.problems(steps)
+    assert not bad, layout.describe(notebook.stem, bad) + (
+        "\nSee CONTRIBUTING.md, 'How to keep a slide within 1280x720'; "
+        f"`python tools/slides/split_slides.py --write notebooks/{notebook.name}` sets subslides where a slide is too tall.")
+
+
+def test_printed_deck_cuts_nothing(decks, browser):
+    """?print-pdf: one page per slide, and every slide's content inside its page (the deck
+    with a long output that scrolls on screen is shrunk to fit on paper)."""
+    nb = next((n for n in NOTEBOOKS if "googlenet" in n.stem), NOTEBOOKS[0])
+    page = browser.new_page(viewport=layout.VIEWPORT)
+    try:
+        page.goto(decks[nb.stem].as_uri() + "?print-pdf&pdfSeparateFragments=false")  # as make slides-pdf
+        page.wait_for_function("document.querySelectorAll('.pdf-page').length > 0", timeout=60_000)
+        res = page.evaluate("""() => Array.from(document.querySelectorAll('.pdf-page')).map((p, i) => {
+            const pr = p.getBoundingClientRect(); let bottom = pr.top, right = pr.left;
+            p.querySelectorAll('section *').forEach(el => { const r = el.getBoundingClientRect();
+              if (r.width && r.height) { bottom = Math.max(bottom, r.bottom); right = Math.max(right, r.right); } });
+            return {i, over_h: Math.round(bottom - pr.bottom), over_w: Math.round(right - pr.right)}; })""")
+    finally:
+        page.close()
+    assert len(res) == _deck_slides(decks[nb.stem])
+    cut = [r for r in res if r["over_h"] > 2 or r["over_w"] > 2]
+    assert not cut, f"{nb.stem}: printed pages cut their slide: {cut[:10]}"
 
 
 def test_pdf_has_one_page_per_slide(decks, tmp_path):
@@ -148,11 +190,74 @@ def test_pdf_has_one_page_per_slide(decks, tmp_path):
     nb = NOTEBOOKS[0]
     pdf = slides.print_pdf(decks[nb.stem], tmp_path / "deck.pdf")
     pages = len(re.findall(rb"/Type\s*/Page(?!s)", pdf.read_bytes()))
-    assert pages == slides.declared_slides(nbformat.read(nb, as_version=4))
+    assert pages == _deck_slides(decks[nb.stem])
 
 
-def test_index_links_every_deck(decks):
+def test_index_lists_every_deck_once_in_order_with_its_title(decks):
     index = slides.write_index([(nb, decks[nb.stem]) for nb in NOTEBOOKS], OUT)
     text = index.read_text()
-    for nb in NOTEBOOKS:
-        assert f'href="{nb.stem}.slides.html"' in text
+    links = re.findall(r'<li><a href="([^"]+)">([^<]+)</a>', text)
+    assert [href for href, _ in links] == [f"{nb.stem}.slides.html" for nb in NOTEBOOKS]
+    assert [html.unescape(t) for _, t in links] == [slides.title_of(nb) for nb in NOTEBOOKS]
+    assert "<ol" not in text, "the titles carry their numbers: a numbered list numbers each deck twice"
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.stem)
+def test_deck_keeps_speaker_notes_and_drops_passed_checks(decks, notebook):
+    nb = nbformat.read(notebook, as_version=4)
+    page = decks[notebook.stem].read_text(encoding="utf-8")
+    notes = sum(c.metadata.get("slideshow", {}).get("slide_type") == "notes" for c in nb.cells)
+    assert page.count('<aside class="notes">') == notes
+    checks = [c for c in nb.cells if slides.is_check_cell(c)]
+    assert checks, f"{notebook.name} has no check cells"
+    assert "all checks passed" not in page, "an exercise slide shows a stored check output"
+    assert "it/s]" not in page, "a progress bar is on a slide"
+
+
+# ---- a static lint (no browser): cells that will not fit a 1280x720 slide -------------
+# The numbers are those of CONTRIBUTING.md ("How to keep a slide within 1280x720"): at the
+# deck's sizes a slide holds about 20 lines of prose or 30 lines of code, and the deck may
+# shrink a slide to 0.8 before it must scroll. A cell beyond these cannot be split by
+# slide metadata, so the author has to act; long printed outputs are allowed (they scroll
+# in a box of their own, with a cue).
+MAX_MARKDOWN_LINES = 22     # of at most 95 characters (24 px text across 1280 px)
+MAX_CODE_LINES = 32         # of at most 125 characters (17 px code), unless tagged hide-input
+MAX_FIGURES_PER_CELL = 2
+
+
+def _lines(text: str, width: int) -> int:
+    return sum(max(1, -(-len(line) // width)) for line in text.splitlines())
+
+
+def lint_notebook(nb: nbformat.NotebookNode) -> list[str]:
+    found = []
+    for i, cell in enumerate(nb.cells):
+        kind = cell.metadata.get("slideshow", {}).get("slide_type", "-")
+        if kind in ("skip", "notes") or "slides-remove" in cell.metadata.get("tags", []):
+            continue
+        where = f"cell {i} ({cell.get('id')}, {cell.source.splitlines()[0][:40] if cell.source else ''!r})"
+        if cell.cell_type == "markdown" and _lines(cell.source, 95) > MAX_MARKDOWN_LINES:
+            found.append(f"{where}: {_lines(cell.source, 95)} lines of markdown (at most {MAX_MARKDOWN_LINES}): split the cell")
+        if cell.cell_type == "code":
+            if "hide-input" not in cell.metadata.get("tags", []) and _lines(cell.source, 125) > MAX_CODE_LINES:
+                found.append(f"{where}: {_lines(cell.source, 125)} lines of code (at most {MAX_CODE_LINES}): "
+                             "split it, move helpers to cnnlib, or tag it hide-input")
+            figs = sum("image/png" in o.get("data", {}) for o in cell.get("outputs", []))
+            if figs > MAX_FIGURES_PER_CELL:
+                found.append(f"{where}: {figs} figures in one cell (at most {MAX_FIGURES_PER_CELL}): one figure per cell")
+    return found
+
+
+def test_lint_flags_what_will_not_fit():
+    long_md = nbformat.v4.new_markdown_cell("\n".join(["word " * 15] * 30))
+    long_code = nbformat.v4.new_code_cell("\n".join(["x = 1"] * 40))
+    hidden = nbformat.v4.new_code_cell("\n".join(["x = 1"] * 40), metadata={"tags": ["hide-input"]})
+    short = nbformat.v4.new_markdown_cell("## A title\n\nOne idea.")
+    found = lint_notebook(nbformat.v4.new_notebook(cells=[long_md, long_code, hidden, short]))
+    assert len(found) == 2 and "markdown" in found[0] and "code" in found[1]
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.stem)
+def test_no_cell_is_too_big_for_a_slide(notebook):
+    found = lint_notebook(nbformat.read(notebook, as_version=4))
+    assert not found, f"{notebook.name}: cells that will not fit a 1280x720 slide:\n  " + "\n  ".join(found)

@@ -11,12 +11,18 @@ installed from the npm registry by ``npm install`` (versions pinned in
 Each deck shows the student view of the exercises (solutions, hidden tests and mark
 schemes removed, through nbgrader's own preprocessors) and hides the code of cells
 tagged ``hide-input``. Cells' ``slideshow.slide_type`` metadata decides the slides.
+The decks have a 1280x720 slide; ``deck_view`` adds a title slide, leaves out check cells'
+stored outputs and progress bars, and the template (``templates/course_slides``) styles
+and fits each slide (see CONTRIBUTING.md, "How to keep a slide within 1280x720";
+``layout.py`` measures the result in Chromium, ``split_slides.py`` sets subslides).
 """
 from __future__ import annotations
 
 import argparse
+import copy
 import html
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -38,6 +44,7 @@ URLS = {
     "require_js_url": f"{LIB}/requirejs/require.js",
     "jquery_url": f"{LIB}/jquery/dist/jquery.min.js",
 }
+SLIDE_W, SLIDE_H = 1280, 720  # the slide area, in CSS pixels (16:9, a projector's 720p)
 VENDOR_FILES = ["reveal.js/dist/reveal.js", "mathjax/MathJax.js", "requirejs/require.js", "jquery/dist/jquery.min.js"]
 
 
@@ -89,7 +96,8 @@ def student_view(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
 def exporter() -> SlidesExporter:
     c = Config()
     c.SlidesExporter.reveal_url_prefix = URLS["reveal_url_prefix"]
-    c.SlidesExporter.reveal_scroll = True
+    c.SlidesExporter.reveal_width = str(SLIDE_W)
+    c.SlidesExporter.reveal_height = str(SLIDE_H)
     c.SlidesExporter.reveal_theme = "white"  # its font ships with reveal.js (other themes fetch Google fonts)
     c.HTMLExporter.mathjax_url = URLS["mathjax_url"]
     c.HTMLExporter.require_js_url = URLS["require_js_url"]
@@ -102,9 +110,60 @@ def exporter() -> SlidesExporter:
     return ex
 
 
+def is_check_cell(cell: nbformat.NotebookNode) -> bool:
+    """An nbgrader check cell: graded code that is not the learner's answer."""
+    meta = cell.get("metadata", {}).get("nbgrader", {})
+    return cell.cell_type == "code" and bool(meta.get("grade")) and not meta.get("solution")
+
+
+def deck_view(nb: nbformat.NotebookNode, notebook: Path) -> nbformat.NotebookNode:
+    """What the deck shows, built from the student view (the stored notebook is not changed):
+
+    - a title slide first (the notebook's ``# `` heading and its number), and the heading
+      taken out of the first cell so that it is not shown twice;
+    - check cells without their stored output: the exercise slides show the task and the
+      stub the learner fills in, not a "passed" line the learner has not earned yet;
+    - no progress bars (tqdm's lines on stderr): a slide shows the results, not 90 lines
+      of "epoch 1/4:  5%|▌ ...".
+    """
+    nb = copy.deepcopy(nb)
+    title = title_of(notebook)
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            lines = cell.source.splitlines()
+            if lines and lines[0].startswith("# "):
+                cell.source = "\n".join(lines[1:]).lstrip("\n")
+                if not cell.source.strip():   # only the heading: the title slide shows it
+                    cell.metadata.setdefault("slideshow", {})["slide_type"] = "skip"
+            break
+    number = notebook.stem.split("_", 1)[0]
+    title_cell = nbformat.v4.new_markdown_cell(
+        f'<div class="deck-title">\n\n# {title}\n\nCNN course with PyTorch · notebook {number}\n\n</div>',
+        metadata={"slideshow": {"slide_type": "slide"}})
+    nb.cells.insert(0, title_cell)
+    for cell in nb.cells:
+        if is_check_cell(cell):
+            cell.outputs = []
+            cell.execution_count = None
+        elif cell.cell_type == "code":
+            cell.outputs = [o for o in cell.outputs if not is_progress_bar(o)]
+    return nb
+
+
+PROGRESS = re.compile(r"(\d+%\|)|(it/s\])|(s/it\])")
+
+
+def is_progress_bar(output: nbformat.NotebookNode) -> bool:
+    """A stored stderr stream that only draws a progress bar (or clears one)."""
+    if output.get("output_type") != "stream" or output.get("name") != "stderr":
+        return False
+    text = output.get("text", "")
+    return not text.strip() or bool(PROGRESS.search(text))
+
+
 def build_deck(notebook: Path, out: Path, ex: SlidesExporter | None = None) -> Path:
     """Write ``out/<notebook stem>.slides.html`` and return its path."""
-    nb = student_view(nbformat.read(notebook, as_version=4))
+    nb = deck_view(student_view(nbformat.read(notebook, as_version=4)), notebook)
     body, _ = (ex or exporter()).from_notebook_node(nb, resources={"metadata": {"name": notebook.stem}})
     deck = out / f"{notebook.stem}.slides.html"
     deck.write_text(body, encoding="utf-8")
@@ -131,13 +190,15 @@ def write_index(decks: list[tuple[Path, Path]], out: Path) -> Path:
     index = out / "index.html"
     index.write_text(f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>CNN course: lecture slides</title>
-<style>body{{font-family:sans-serif;max-width:46em;margin:3em auto;line-height:1.6}}</style></head>
+<style>body{{font-family:sans-serif;max-width:46em;margin:3em auto;line-height:1.6}}
+ul.decks{{list-style:none;padding:0}}</style></head>
 <body><h1>CNN course: lecture slides</h1>
-<p>One reveal.js deck per notebook. Keys: arrows to move, <kbd>s</kbd> speaker notes, <kbd>Esc</kbd> overview.
-Add <code>?print-pdf</code> to a deck's address to print it.</p>
-<ol start="0">
+<p>One reveal.js deck per notebook, in teaching order. Keys: arrows or <kbd>space</kbd> to move,
+<kbd>s</kbd> speaker view (notes and timer), <kbd>f</kbd> fullscreen, <kbd>Esc</kbd> overview.
+Add <code>?print-pdf&amp;pdfSeparateFragments=false</code> to a deck's address to print it, one page per slide (or run <code>make slides-pdf</code>).</p>
+<ul class="decks">
 {rows}
-</ol></body></html>
+</ul></body></html>
 """, encoding="utf-8")
     return index
 
@@ -177,7 +238,7 @@ def main(argv: list[str] | None = None) -> int:
     for nb in args.notebooks or course_notebooks():
         deck = build_deck(nb, args.out, ex)
         n = declared_slides(nbformat.read(nb, as_version=4))
-        print(f"{deck.relative_to(args.out.parent) if deck.is_relative_to(args.out.parent) else deck}: {n} slides")
+        print(f"{deck.relative_to(args.out.parent) if deck.is_relative_to(args.out.parent) else deck}: {n + 1} slides (title slide included)")
         decks.append((nb, deck))
     if args.pdf:
         for nb, deck in decks:
