@@ -153,7 +153,9 @@ def save0(obj: Any, path: str | Path) -> bool:
 
 def rank_seed(seed: int, rank: int) -> int:
     """The seed of rank ``rank``: ``seed + rank``, so that the ranks draw *different* random
-    numbers (dropout masks, augmentation) while the run as a whole repeats.
+    numbers (dropout masks, augmentation) while the run as a whole repeats. It collides
+    across runs (seed 1, rank 0 draws what seed 0, rank 1 drew): runs meant to be
+    independent need seeds at least ``world_size`` apart.
 
     The model's initial weights and the sampler's permutation must NOT use it: they must
     be the same on every rank (DDP broadcasts rank 0's weights anyway).
