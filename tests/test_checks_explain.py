@@ -63,6 +63,7 @@ def test_occlusion_count():
         with pytest.raises(CheckFailed, match=hint) as err:
             check_occlusion_count(wrong)
         assert "64" not in str(err.value)          # the answer is not given away
+        assert "/ 3 + 1" not in str(err.value)     # nor the formula that gives it
 
 
 def test_fgsm_l2():
