@@ -283,7 +283,7 @@ def show_feature_maps(
         if i < len(m):
             lo, hi = lim if lim is not None else scale(m[i])
             im = ax.imshow(m[i], cmap=cmap, vmin=lo, vmax=hi)
-            ax.set_title(str(titles[i]) if titles is not None else f"ch {i}", fontsize=8)
+            ax.set_title(str(titles[i]) if titles is not None else f"ch {i}", fontsize=8 if titles is None else 10)
             shown.append(ax)
     if title:
         fig.suptitle(title)
