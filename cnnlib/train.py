@@ -101,7 +101,147 @@ def _stderr_is_terminal() -> bool:
         return False
 
 
-def _run_epoch(model, loader, loss_fn, metric, device, optimizer=None, scheduler=None, desc="", progress=True):
+
+# ---------------------------------------------------------------- thread counts
+#
+# THE RULE (one place for the whole course; fit applies it to every training run):
+#
+#   threads = 1                            if the work of one batch is small
+#                                          (forward FLOPs < PARALLEL_MIN_FLOPS), or on a
+#                                          non-CPU device leave the count as it is;
+#   threads = min(requested, free cores)   otherwise, where free cores = usable CPUs minus
+#                                          the other runnable tasks on the machine (>= 1).
+#
+# It only ever LOWERS the count the caller set (torch.set_num_threads): a notebook that
+# asks for 1 thread keeps 1, and results that depend on the thread count do not change.
+#
+# Why. PyTorch's CPU kernels run on an OpenMP pool (libgomp in the pip wheels, shared by
+# MKL). After each parallel region libgomp's workers busy-wait for the next one (the
+# default OMP_WAIT_POLICY), so on LeNet-sized tensors, where a training step is a few
+# hundred tiny parallel regions, two threads do not finish sooner than one, and spend
+# about twice the CPU. When another process also wants the cores, a spinning worker takes
+# the core the other thread of its own pool is waiting for, and every barrier waits for a
+# time slice: measured on a busy 2-core machine, a LeNet step (batch 128) took 560-870 ms
+# at 2 threads against 57-111 ms at 1 thread (8-10x the CPU time), and 70-96 ms at 2
+# threads with OMP_WAIT_POLICY=PASSIVE. The wait policy is read once, when torch loads
+# libgomp, so a library cannot change it later (set OMP_WAIT_POLICY=PASSIVE in the shell
+# before starting Python to make every pool sleep instead of spin); the thread count can
+# be changed at any time, so that is what the rule sets.
+#
+# PARALLEL_MIN_FLOPS is 5e8 forward FLOPs per batch: LeNet at batch 128 is 1.1e8 (one
+# thread), the CPU ResNet of notebook 10 (small_resnet widths (16, 32, 64)) at batch 128
+# is 6.5e8 (two threads while the cores are free).
+
+PARALLEL_MIN_FLOPS = 5e8
+
+
+def _forward_flops(model: nn.Module, batch: torch.Tensor) -> float | None:
+    """Forward FLOPs of ``model`` on ``batch`` (multiply-adds of Conv/Linear layers x 2),
+    counted with forward hooks on a 2-item slice in eval mode without gradients (no
+    dropout, no batch-norm update, no random numbers drawn), scaled to the whole batch.
+    None when the model cannot be run on the slice (it is then left to its thread count)."""
+    if any(isinstance(m, nn.modules.lazy.LazyModuleMixin) for m in model.modules()):
+        return None  # a first forward would initialize (draw) its weights
+    total = [0.0]
+
+    def hook(mod, inputs, out):
+        if isinstance(out, torch.Tensor):
+            if isinstance(mod, nn.modules.conv._ConvNd):
+                per_out = mod.in_channels // mod.groups * math.prod(mod.kernel_size)
+            else:
+                per_out = mod.in_features
+            total[0] += 2.0 * out.numel() * per_out
+
+    layers = (nn.modules.conv._ConvNd, nn.Linear)
+    handles = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, layers)]
+    was_training, threads = model.training, torch.get_num_threads()
+    n = min(2, len(batch))
+    try:
+        model.eval()
+        torch.set_num_threads(1)  # two items: a thread pool would only cost (see THE RULE)
+        with torch.no_grad():
+            model(batch[:n])
+    except Exception:  # a model that needs other inputs: no estimate
+        return None
+    finally:
+        torch.set_num_threads(threads)
+        model.train(was_training)
+        for h in handles:
+            h.remove()
+    return total[0] * len(batch) / max(n, 1)
+
+
+def free_cores() -> int:
+    """CPUs this process may use minus the other tasks that are running right now (>= 1).
+
+    On Linux the running tasks come from ``/proc/loadavg`` (its 4th field, sampled 5
+    times 10 ms apart, median, this process counted out); elsewhere from the 1-minute
+    load average."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS, Windows
+        cpus = os.cpu_count() or 1
+    try:
+        samples = []
+        for i in range(5):
+            if i:
+                time.sleep(0.01)
+            with open("/proc/loadavg") as f:
+                samples.append(int(f.read().split()[3].split("/")[0]) - 1)
+        others = sorted(samples)[len(samples) // 2]
+    except (OSError, ValueError, IndexError):
+        try:
+            others = int(os.getloadavg()[0])
+        except (AttributeError, OSError):
+            others = 0
+    return max(1, cpus - max(0, others))
+
+
+def threads_for(model: nn.Module, batch: torch.Tensor, requested: int | None = None) -> int:
+    """Intra-op threads to train ``model`` on batches like ``batch`` (see THE RULE above).
+
+    model: the network; batch: one input batch (B, ...) on the training device;
+    requested: the most threads to use (default ``torch.get_num_threads()``).
+    Returns 1 for small work per batch (forward FLOPs < ``PARALLEL_MIN_FLOPS``), else
+    ``min(requested, free_cores())``; on a non-CPU device ``requested`` unchanged.
+    Never more than ``requested``.
+    """
+    _validate.module("model", model)
+    _validate.tensor("batch", batch, "(B, ...)")
+    if batch.ndim < 1 or len(batch) == 0:
+        raise ValueError(f"batch must be a non-empty (B, ...) tensor of inputs, got shape {tuple(batch.shape)}")
+    requested = torch.get_num_threads() if requested is None else _validate.positive_int("requested", requested)
+    if batch.device.type != "cpu" or requested == 1:
+        return requested
+    flops = _forward_flops(model, batch)
+    if flops is None:
+        return requested
+    if flops < PARALLEL_MIN_FLOPS:
+        return 1
+    return min(requested, free_cores())
+
+
+class _ThreadRule:
+    """fit's use of :func:`threads_for`: applied at the first training batch, undone at the end."""
+
+    def __init__(self) -> None:
+        self.before: int | None = None
+
+    def apply(self, model: nn.Module, x: torch.Tensor) -> None:
+        if self.before is None:
+            self.before = torch.get_num_threads()
+            threads = threads_for(model, x, self.before)
+            if threads != self.before:
+                torch.set_num_threads(threads)
+
+    def restore(self) -> None:
+        if self.before is not None and torch.get_num_threads() != self.before:
+            torch.set_num_threads(self.before)
+        self.before = None
+
+
+def _run_epoch(model, loader, loss_fn, metric, device, optimizer=None, scheduler=None, desc="", progress=True,
+               first_batch=None):
     training = optimizer is not None
     model.train(training)
     total_loss, total_metric, count = 0.0, 0.0, 0
@@ -113,6 +253,9 @@ def _run_epoch(model, loader, loss_fn, metric, device, optimizer=None, scheduler
     with torch.set_grad_enabled(training):
         for x, y in bar:
             x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+            if first_batch is not None:  # fit's thread rule, once per run
+                first_batch(model, x)
+                first_batch = None
             out = model(x)
             loss = loss_fn(out, y)
             if training:
@@ -165,13 +308,23 @@ def fit(
     hist = History()
     if on_epoch_start is not None and not callable(on_epoch_start):
         raise TypeError(f"on_epoch_start must be callable (epoch -> None), got {type(on_epoch_start).__name__}")
+    rule = _ThreadRule()  # thread count per workload (see threads_for), undone when fit returns
+    try:
+        return _fit_epochs(model, train_loader, epochs, optimizer, loss_fn, metric, val_loader, scheduler,
+                           device, progress, on_epoch_start, hist, rule)
+    finally:
+        rule.restore()
+
+
+def _fit_epochs(model, train_loader, epochs, optimizer, loss_fn, metric, val_loader, scheduler, device,
+                progress, on_epoch_start, hist, rule):
     for epoch in range(1, epochs + 1):
         if on_epoch_start is not None:
             on_epoch_start(epoch)
         start = time.perf_counter()
         lr = optimizer.param_groups[0]["lr"]
         tl, tm = _run_epoch(model, train_loader, loss_fn, metric, device, optimizer, scheduler,
-                            desc=f"epoch {epoch}/{epochs}", progress=progress)
+                            desc=f"epoch {epoch}/{epochs}", progress=progress, first_batch=rule.apply)
         hist.epoch_time.append(time.perf_counter() - start)
         hist.train_loss.append(tl)
         hist.train_metric.append(tm)

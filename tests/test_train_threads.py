@@ -1,0 +1,132 @@
+"""cnnlib.train's thread rule: threads_for, free_cores, and fit applying and undoing it."""
+from __future__ import annotations
+
+import io
+
+import pytest
+import torch
+from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
+
+from cnnlib import train
+from cnnlib.data import TensorLoader
+from cnnlib.models.lenet import LeNet
+from cnnlib.train import PARALLEL_MIN_FLOPS, fit, free_cores, threads_for
+
+
+@pytest.fixture(autouse=True)
+def _keep_threads():
+    before = torch.get_num_threads()
+    yield
+    torch.set_num_threads(before)
+
+
+def big_model() -> nn.Module:
+    """Forward FLOPs per 128-batch of 64x64 images far above PARALLEL_MIN_FLOPS."""
+    return nn.Sequential(nn.Conv2d(3, 64, 3, padding=1), nn.ReLU(), nn.Conv2d(64, 64, 3, padding=1),
+                         nn.Flatten(), nn.Linear(64 * 16 * 16, 10))
+
+
+@pytest.mark.parametrize("model, shape", [
+    (LeNet(), (128, 1, 28, 28)),
+    (big_model(), (8, 3, 16, 16)),
+    (nn.Sequential(nn.Conv2d(4, 6, 3, stride=2, groups=2), nn.Flatten(), nn.Linear(6 * 7 * 7, 5)), (5, 4, 15, 15)),
+])
+def test_forward_flops_match_torch_flop_counter(model, shape):
+    x = torch.rand(shape)
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        model.eval()(x)
+    model.train()
+    assert train._forward_flops(model, x) == pytest.approx(counter.get_total_flops(), rel=1e-6)
+    assert model.training  # mode restored
+
+
+def test_lenet_trains_on_one_thread_whatever_was_asked():
+    x = torch.rand(128, 1, 28, 28)
+    assert train._forward_flops(LeNet(), x) < PARALLEL_MIN_FLOPS
+    for requested in (1, 2, 8):
+        assert threads_for(LeNet(), x, requested) == 1
+
+
+def test_big_work_gets_the_free_cores_but_never_more_than_requested(monkeypatch):
+    x = torch.rand(128, 3, 16, 16)
+    assert train._forward_flops(big_model(), x) >= PARALLEL_MIN_FLOPS
+    monkeypatch.setattr(train, "free_cores", lambda: 2)
+    assert threads_for(big_model(), x, 4) == 2
+    assert threads_for(big_model(), x, 1) == 1
+    monkeypatch.setattr(train, "free_cores", lambda: 1)  # another job on the machine
+    assert threads_for(big_model(), x, 2) == 1
+    torch.set_num_threads(3)
+    monkeypatch.setattr(train, "free_cores", lambda: 16)
+    assert threads_for(big_model(), x) == 3  # default: torch's current count
+
+
+def test_threads_for_draws_no_random_numbers_and_keeps_batch_norm_statistics():
+    model = nn.Sequential(nn.Conv2d(1, 4, 3), nn.BatchNorm2d(4), nn.Dropout(0.5), nn.Flatten(), nn.Linear(4 * 26 * 26, 3))
+    stats, x = model[1].running_mean.clone(), torch.rand(16, 1, 28, 28)
+    state = torch.get_rng_state()
+    threads_for(model, x, 2)
+    assert torch.equal(torch.get_rng_state(), state)
+    assert torch.equal(model[1].running_mean, stats) and model[1].num_batches_tracked == 0
+
+
+def test_threads_for_leaves_models_it_cannot_run_alone():
+    class TwoInputs(nn.Module):
+        def forward(self, a, b):
+            return a + b
+
+    assert threads_for(TwoInputs(), torch.rand(4, 3), 2) == 2
+    assert threads_for(nn.Sequential(nn.LazyLinear(3)), torch.rand(4, 3), 2) == 2  # would draw its weights
+
+
+@pytest.mark.parametrize("args, exc, match", [
+    ((object(), torch.rand(2, 3)), TypeError, "model must be a torch.nn.Module"),
+    ((LeNet(), [[1.0]]), TypeError, "batch must be a torch.Tensor"),
+    ((LeNet(), torch.rand(0, 1, 28, 28)), ValueError, "batch must be a non-empty"),
+    ((LeNet(), torch.tensor(1.0)), ValueError, "batch must be a non-empty"),
+    ((LeNet(), torch.rand(2, 1, 28, 28), 0), ValueError, "requested must be a positive integer"),
+    ((LeNet(), torch.rand(2, 1, 28, 28), 1.5), TypeError, "requested must be a positive integer"),
+])
+def test_threads_for_rejects_bad_input(args, exc, match):
+    with pytest.raises(exc, match=match):
+        threads_for(*args)
+
+
+def test_free_cores_counts_the_other_running_tasks(monkeypatch):
+    monkeypatch.setattr(train.os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
+    monkeypatch.setattr(train.time, "sleep", lambda s: None)
+    for line, expected in [("0.5 0.4 0.3 1/150 99\n", 2),   # only this process runs
+                           ("2.0 1.0 0.5 3/150 99\n", 1),   # a 2-thread job besides
+                           ("9.0 9.0 9.0 12/150 99\n", 1)]:  # never below one
+        monkeypatch.setattr(train, "open", lambda *a, **k: io.StringIO(line), raising=False)
+        assert free_cores() == expected
+
+
+def test_fit_trains_lenet_on_one_thread_and_restores_the_count():
+    torch.set_num_threads(2)
+    seen = []
+
+    def metric(out, y):
+        seen.append(torch.get_num_threads())
+        return train.accuracy(out, y)
+
+    x, y = torch.rand(64, 1, 28, 28), torch.randint(0, 10, (64,))
+    model = LeNet()
+    fit(model, TensorLoader(x, y, batch_size=32), 2, torch.optim.SGD(model.parameters(), 0.1),
+        metric=metric, val_loader=TensorLoader(x, y, batch_size=32), progress=False, device="cpu")
+    assert seen and set(seen) == {1}
+    assert torch.get_num_threads() == 2
+
+
+def test_fit_restores_the_count_when_training_fails():
+    torch.set_num_threads(2)
+
+    def bad_loss(out, y):
+        raise RuntimeError("boom")
+
+    x, y = torch.rand(8, 1, 28, 28), torch.randint(0, 10, (8,))
+    model = LeNet()
+    with pytest.raises(RuntimeError, match="boom"):
+        fit(model, TensorLoader(x, y, batch_size=4), 1, torch.optim.SGD(model.parameters(), 0.1),
+            loss_fn=bad_loss, progress=False, device="cpu")
+    assert torch.get_num_threads() == 2
