@@ -17,7 +17,7 @@ writes an SVG that is byte-for-byte the same on every run (no date, fixed ids, t
 >>> fig, ax = canvas(4, 1.5)
 >>> a = box(ax, (1, 0.75), "conv 3x3", kind="conv")
 >>> b = box(ax, (3, 0.75), "pool 2x2", kind="pool")
->>> connect(ax, a, b, label="8x28x28")
+>>> label = connect(ax, a, b, label="8x28x28")
 >>> layout_problems(fig)
 []
 """

@@ -313,3 +313,9 @@ def test_bad_input_names_the_argument(call, name):
     with pytest.raises((TypeError, ValueError)) as err:
         call(ax)
     assert name in str(err.value), str(err.value)
+
+
+def test_docstring_example():
+    import doctest
+
+    assert doctest.testmod(D).failed == 0
