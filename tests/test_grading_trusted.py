@@ -53,16 +53,14 @@ def checked_source() -> nbformat.NotebookNode:
 RIGHT = dict(ex1_answer="batch_shape = (32, 1, 28, 28)",
              ex2_answer="def flatten_batch(x):\n    return x.reshape(len(x), -1)")
 CHEATS = {
-    # the check functions replaced by no-ops (the check cell imports the patched name)
-    "patch_check": dict(
-        ex1_answer="batch_shape = None\nimport cnnlib.checks.tour as c\nc.check_batch_shape = lambda *a, **k: None",
-        ex2_answer="import cnnlib.checks.tour as c\nc.check_flatten_batch = lambda *a, **k: None\n"
-                   "def flatten_batch(x):\n    return x"),
-    # the helpers the real check calls replaced (the check itself untouched), wrong answers
-    "patch_helpers": dict(
+    # exercise 1: the helpers the real check calls replaced (the check itself untouched);
+    # exercise 2: the check function replaced by a no-op (the check cell imports the patched
+    # name). Wrong answers both.
+    "patcher": dict(
         ex1_answer="import cnnlib.checks.tour as t\nt.expect_equal = t.expect_close = lambda *a, **k: None\n"
                    "t.passed = lambda what: print('all checks passed')\nbatch_shape = (32, 28, 28)",
-        ex2_answer="def flatten_batch(x):\n    return 0 * x.reshape(len(x), -1)"),
+        ex2_answer="import cnnlib.checks.tour as c\nc.check_flatten_batch = lambda *a, **k: None\n"
+                   "def flatten_batch(x):\n    return x"),
     # an IPython input transformer that blanks every cell naming a check, wrong answers
     "transformer": dict(
         ex1_answer="batch_shape = (1,)\nget_ipython().input_transformers_post.append(\n"
@@ -116,9 +114,9 @@ def test_a_check_rigged_in_the_kernel_earns_nothing(trusted_run, student):
 
 def test_patched_check_is_told_why(trusted_run):
     _, grades, _ = trusted_run
-    assert "was not called in your kernel" in grades["patch_check", "ex2-check"].message
+    assert "was not called in your kernel" in grades["patcher", "ex2-check"].message
     assert "did not come back" in grades["transformer", "ex1-check"].message
-    assert "flagged" in grades["patch_check", "ex2-check"].message  # it imported cnnlib.checks
+    assert "flagged" in grades["patcher", "ex2-check"].message  # it imported cnnlib.checks
 
 
 def test_reference_code_in_a_solution_is_flagged_not_zeroed(trusted_run):
@@ -195,3 +193,51 @@ def test_reference_use():
     assert replay.reference_use("def f(x):\n    return F.max_pool2d(x, 2)",
                                 forbidden=("torch.nn.functional.max_pool2d",)) == ["torch.nn.functional.max_pool2d"]
     assert replay.reference_use("import cnnlib.shapes\nimport torch.nn.functional as F\ny = F.relu(x)") == []
+
+
+def test_a_function_is_replayed_from_what_it_returned(monkeypatch):
+    """record() as the kernel runs it (here in this process), then the trusted re-run."""
+    import IPython.display
+
+    import cnnlib.checks.tour as tour
+
+    shown = []
+    monkeypatch.setattr(IPython.display, "display", lambda obj, raw=False: shown.append(obj))
+    calls = replay.check_calls(FLATTEN_CHECK)
+    code = replay.recorder_source(calls)
+
+    def sent(flatten_batch):
+        shown.clear()
+        exec(code, {"flatten_batch": flatten_batch})
+        return shown[0][replay.MIME]["calls"]
+
+    def noisy(x):  # an honest answer that draws random numbers: the check's inputs stay the same
+        import torch
+        torch.rand(5)
+        return x.reshape(len(x), -1)
+
+    with replay.TrustedChecker() as checker:
+        def verdicts(fn):
+            return [ok for ok, _ in checker.verify(list(zip(calls, sent(fn))))]
+
+        assert verdicts(lambda x: x.reshape(len(x), -1)) == [True, True]
+        assert verdicts(noisy) == [True, True]
+        assert verdicts(lambda x: x.reshape(-1)) == [False, False]
+        monkeypatch.setattr(tour, "check_flatten_batch", lambda *a, **k: None)  # patched in "the kernel"
+        assert verdicts(lambda x: x.reshape(-1)) == [False, False]
+
+
+def test_the_trusted_verdict_decides_the_points():
+    from nbformat.v4 import new_output
+
+    from cnnlib.grading.autograde import FAILED, GRADER_ERROR, PASSED, Exercise, _Run, _score
+
+    cell = new_code_cell("check_x(x)", metadata=_meta("ex1-check", grade=True, locked=True, points=2))
+    cell.outputs = [new_output("stream", name="stdout", text="all checks passed\n")]
+    ex = Exercise("ex1-check", "Ex 1", 2.0, False, ())
+    for trusted, expected in [({}, (2, PASSED)), ({"ex1-check": (True, "")}, (2, PASSED)),
+                              ({"ex1-check": (None, "a class")}, (2, PASSED)),
+                              ({"ex1-check": (False, "wrong")}, (0, FAILED)),
+                              ({"ex1-check": (GRADER_ERROR, "crashed")}, (None, GRADER_ERROR))]:
+        run = _Run(new_notebook(cells=[cell]), {"ex1-check"}, stopped_at=1, note="", timeout=5, trusted=trusted)
+        assert _score(ex, run)[:2] == expected, trusted

@@ -64,7 +64,7 @@ import zmq
 
 from . import replay
 from .release import ROOT, SOURCE_DIR, RefuseOverwrite, grader_version, numbered_notebooks
-from .sandbox import DEFAULT_MEMORY_GB, Sandbox, prepare_datasets, remove_tree
+from .sandbox import DEFAULT_MAX_PROCESSES, DEFAULT_MEMORY_GB, Sandbox, prepare_datasets, remove_tree
 
 ASSIGNMENT = "course"
 DEFAULT_TIMEOUT = 60
@@ -680,7 +680,7 @@ def grade(submissions: Path, out: Path | None = None, source_dir: Path = SOURCE_
           timeout: int = DEFAULT_TIMEOUT, force: bool = False,
           notebooks: Sequence[str] | None = None, log=sys.stdout,
           notebook_timeout: float = DEFAULT_NOTEBOOK_TIMEOUT, sandbox: str = "auto",
-          memory_gb: float = DEFAULT_MEMORY_GB) -> GradingRun:
+          memory_gb: float = DEFAULT_MEMORY_GB, max_processes: int = DEFAULT_MAX_PROCESSES) -> GradingRun:
     """Grade every ``<submissions>/<student>/<NN_topic>.ipynb``; write the CSV and feedback.
 
     Writes ``<out>/grades.csv``, ``<out>/feedback/<student>/<NN_topic>.md`` and the notebooks
@@ -693,7 +693,8 @@ def grade(submissions: Path, out: Path | None = None, source_dir: Path = SOURCE_
     a run that is killed keeps the grades it had.
 
     ``sandbox`` (``"auto"``, ``"require"`` or ``"off"``) runs each kernel in bubblewrap
-    (see :mod:`cnnlib.grading.sandbox`) with at most ``memory_gb`` of memory.
+    (see :mod:`cnnlib.grading.sandbox`) with at most ``memory_gb`` of memory per process and
+    ``max_processes`` processes (threads included).
     """
     from .report import write_csv, write_feedback, write_notebook
 
@@ -727,7 +728,7 @@ def grade(submissions: Path, out: Path | None = None, source_dir: Path = SOURCE_
     out.mkdir(parents=True, exist_ok=True)
     from ..data import data_root
 
-    box = Sandbox(sandbox, data_dir=data_root(), memory_gb=memory_gb,
+    box = Sandbox(sandbox, data_dir=data_root(), memory_gb=memory_gb, max_processes=max_processes,
                   hidden=(ROOT, Path(source_dir), submissions, out, Path.home()))
     if box.enabled:
         prepare_datasets(data_root())

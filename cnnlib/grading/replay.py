@@ -250,6 +250,25 @@ def _seed() -> None:
         torch.manual_seed(0)
 
 
+def _rng_state() -> tuple:
+    import random
+
+    np = sys.modules.get("numpy")
+    torch = sys.modules.get("torch")
+    return (random.getstate(), np.random.get_state() if np is not None else None,
+            torch.get_rng_state() if torch is not None else None)
+
+
+def _set_rng_state(state: tuple) -> None:
+    import random
+
+    random.setstate(state[0])
+    if state[1] is not None:
+        sys.modules["numpy"].random.set_state(state[1])
+    if state[2] is not None:
+        sys.modules["torch"].set_rng_state(state[2])
+
+
 def record(spec_json: str, literals: list, thunks: list) -> None:
     """Run in the student's kernel: evaluate each call's arguments, record the student's
     functions called by the check, and display it all as plain data (:data:`MIME`).
@@ -279,12 +298,15 @@ def record(spec_json: str, literals: list, thunks: list) -> None:
             def wrapped(*a, **kw):
                 rec = {"in": encode([list(a), kw])}
                 calls.append(rec)
+                state = _rng_state()
                 try:
                     result = fn(*a, **kw)
                 except BaseException as exc:
                     rec["raised"] = [type(exc).__name__, str(exc)[:500]]
                     rec["after"] = encode([list(a), kw])
                     raise
+                finally:  # what the student's code draws must not change the check's next inputs
+                    _set_rng_state(state)
                 rec["out"], rec["after"] = encode(result), encode([list(a), kw])
                 return result
             return wrapped
