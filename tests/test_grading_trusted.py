@@ -172,6 +172,7 @@ def test_only_plain_data_crosses_over():
 
 def test_the_trusted_check_decides_on_plain_values():
     calls = replay.check_calls("from cnnlib.checks.tour import check_batch_shape\ncheck_batch_shape(b)")
+    inception, = replay.check_calls("from cnnlib.checks.modern_cnns import check_inception_block as c\nc(B)")
 
     class Yes(tuple):
         def __eq__(self, other):
@@ -180,8 +181,12 @@ def test_the_trusted_check_decides_on_plain_values():
     with replay.TrustedChecker() as checker:
         verdicts = checker.verify([(calls[0], {"args": [replay.encode(v)], "kwargs": {}, "recordings": {}})
                                    for v in [(32, 1, 28, 28), Yes((1,)), "x"]]
-                                  + [(calls[0], {"error": "NameError: name 'b' is not defined"}), (calls[0], None)])
-    assert [ok for ok, _ in verdicts] == [True, False, False, False, False]
+                                  + [(calls[0], {"error": "NameError: name 'b' is not defined"}), (calls[0], None),
+                                     # a kernel claiming its answer cannot be replayed: only a check whose
+                                     # parameter is a class (trusted annotation) accepts that
+                                     (calls[0], {"args": [{"opaque": "class B"}], "kwargs": {}}),
+                                     (inception, {"args": [{"opaque": "class B"}], "kwargs": {}})])
+    assert [ok for ok, _ in verdicts] == [True, False, False, False, False, False, None]
     assert "NameError" in verdicts[3][1]
 
 

@@ -30,6 +30,7 @@ not stop it) ends that notebook's run: the cells that ran are graded, the rest s
 from __future__ import annotations
 
 import copy
+import json
 import os
 import re
 import sqlite3
@@ -523,6 +524,9 @@ def _trusted_verdicts(run: _Run, exs: list[Exercise], calls: dict[str, list[repl
             owners.append(ex.grade_id)
     if not items:
         return {}
+    for k, (call, got) in enumerate(items):  # no more than a check's inputs and outputs need
+        if got is not None and len(json.dumps(got)) > replay.MAX_PAYLOAD:
+            items[k] = (call, {"error": "the answers your kernel sent back are too large to be checked"})
     own = checker is None
     if own:
         checker = replay.TrustedChecker(sandbox.lib if sandbox is not None and sandbox.enabled else None)
@@ -534,7 +538,7 @@ def _trusted_verdicts(run: _Run, exs: list[Exercise], calls: dict[str, list[repl
     finally:
         if own:
             checker.close()
-    per_cell: dict[str, list[tuple[bool | None, str]]] = {}
+    per_cell: dict[str, list[tuple[bool | None | str, str]]] = {}
     for grade_id, (_, got), (ok, message) in zip(owners, items, answers):
         if got is None:
             ok, message = False, ("the check's answers did not come back from your kernel: was the check cell, or the "
@@ -543,8 +547,11 @@ def _trusted_verdicts(run: _Run, exs: list[Exercise], calls: dict[str, list[repl
     verdicts: dict[str, tuple[bool | None | str, str]] = {}
     for grade_id, results in per_cell.items():
         failed = [m for ok, m in results if ok is False]
+        broken = [m for ok, m in results if ok == replay.GRADER_ERROR_MARK]
         if failed:
             verdicts[grade_id] = (False, failed[0])
+        elif broken:
+            verdicts[grade_id] = (GRADER_ERROR, broken[0])
         elif all(ok is None for ok, _ in results):  # e.g. a class argument: the kernel's verdict stands
             verdicts[grade_id] = (None, results[0][1])
         else:
