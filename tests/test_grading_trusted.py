@@ -288,3 +288,24 @@ def test_every_course_check_replays_for_the_source_solutions(monkeypatch):
                     else:
                         assert all(ok is True for ok, _ in verdicts), (path.name, meta["grade_id"], verdicts)
     assert kernel_only == KERNEL_ONLY and checked > 30
+
+
+def test_follow_up_cells_are_added_and_taken_back():
+    from nbformat.v4 import new_output
+
+    from cnnlib.grading.autograde import REPLAY_KEY, TIMED_OUT, _add_recorders, _take_recorders
+
+    nb = checked_source()
+    forged = new_code_cell("x = 1", metadata={REPLAY_KEY: {"token": "guess", "grade_id": "ex1-check"}})
+    nb.cells.insert(1, forged)
+    calls = {"ex1-check": replay.check_calls(nb.cells[5].source), "ex2-check": replay.check_calls(FLATTEN_CHECK)}
+    n = len(nb.cells)
+    token = _add_recorders(nb, calls)
+    assert len(nb.cells) == n + 2 and REPLAY_KEY not in forged.metadata
+    added = [i for i, c in enumerate(nb.cells) if REPLAY_KEY in c.metadata]
+    assert [nb.cells[i - 1].metadata["nbgrader"]["grade_id"] for i in added] == ["ex1-check", "ex2-check"]
+    nb.cells[added[0]].outputs = [new_output("display_data", data={replay.MIME: {"calls": [{"error": "x"}]}})]
+    nb.cells[added[1]].outputs = [new_output("error", ename="CellTimeoutError", evalue="", traceback=[])]
+    sent, stopped_at = _take_recorders(nb, token, stopped_at=added[1] + 1)
+    assert sent == {"ex1-check": [{"error": "x"}], "ex2-check": TIMED_OUT}
+    assert len(nb.cells) == n and stopped_at == added[1] - 1

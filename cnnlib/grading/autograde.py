@@ -380,6 +380,7 @@ def execute(nb: NotebookNode, resources: dict, timeout: int = DEFAULT_TIMEOUT,
 
 
 REPLAY_KEY = "cnnlib_replay"  # metadata of the grader's follow-up cells (a random token per run)
+TIMED_OUT = "timed out"  # a follow-up cell that hit the per-cell limit
 
 
 def _add_recorders(nb: NotebookNode, calls: dict[str, list[replay.CheckCall]]) -> str:
@@ -407,7 +408,7 @@ def _take_recorders(nb: NotebookNode, token: str, stopped_at: int) -> tuple[dict
     for i, cell in enumerate(nb.cells):
         mark = cell.get("metadata", {}).get(REPLAY_KEY)
         if isinstance(mark, dict) and mark.get("token") == token:
-            sent[mark["grade_id"]] = replay.payload(cell)
+            sent[mark["grade_id"]] = TIMED_OUT if _timed_out(cell) else replay.payload(cell)
             if i < stopped_at:
                 stop -= 1
         else:
@@ -512,6 +513,7 @@ def _trusted_verdicts(run: _Run, exs: list[Exercise], calls: dict[str, list[repl
     passed in the kernel and has ``check_*`` calls: ``True``, ``False`` (with the check's
     message), ``None`` (not re-verifiable: a class argument) or ``GRADER_ERROR``."""
     items, owners = [], []
+    verdicts_early: dict[str, tuple[bool | None | str, str]] = {}
     for ex in exs:
         cell = run.cell(ex.grade_id)
         if ex.manual or not calls.get(ex.grade_id) or cell is None or _errors(cell):
@@ -519,11 +521,16 @@ def _trusted_verdicts(run: _Run, exs: list[Exercise], calls: dict[str, list[repl
         if run.index[ex.grade_id] >= run.stopped_at:
             continue
         got = sent.get(ex.grade_id)
+        if got == TIMED_OUT:  # no points given or taken (the student's code may be slow on purpose)
+            verdicts_early[ex.grade_id] = (GRADER_ERROR, (
+                f"the grader's follow-up cell, which sends your answers out of the kernel, did not finish within the "
+                f"{run.timeout} s limit per cell: regrade with a larger limit (make grade TIMEOUT=...)"))
+            continue
         for k, call in enumerate(calls[ex.grade_id]):
             items.append((call, got[k] if isinstance(got, list) and k < len(got) else None))
             owners.append(ex.grade_id)
     if not items:
-        return {}
+        return verdicts_early
     for k, (call, got) in enumerate(items):  # no more than a check's inputs and outputs need
         if got is not None and len(json.dumps(got)) > replay.MAX_PAYLOAD:
             items[k] = (call, {"error": "the answers your kernel sent back are too large to be checked"})
@@ -534,7 +541,7 @@ def _trusted_verdicts(run: _Run, exs: list[Exercise], calls: dict[str, list[repl
     try:
         answers = checker.verify(items)
     except RuntimeError as exc:
-        return {g: (GRADER_ERROR, str(exc)) for g in owners}
+        return {**verdicts_early, **{g: (GRADER_ERROR, str(exc)) for g in owners}}
     finally:
         if own:
             checker.close()
@@ -544,7 +551,7 @@ def _trusted_verdicts(run: _Run, exs: list[Exercise], calls: dict[str, list[repl
             ok, message = False, ("the check's answers did not come back from your kernel: was the check cell, or the "
                                   "cell the grader runs after it, changed (e.g. by an input transformer)?")
         per_cell.setdefault(grade_id, []).append((ok, message))
-    verdicts: dict[str, tuple[bool | None | str, str]] = {}
+    verdicts = dict(verdicts_early)
     for grade_id, results in per_cell.items():
         failed = [m for ok, m in results if ok is False]
         broken = [m for ok, m in results if ok == replay.GRADER_ERROR_MARK]

@@ -27,8 +27,16 @@ cell, objects with a rigged ``__eq__`` (only plain data crosses over). What it c
 kernel can still send back outputs it computed any way it likes (by the course's reference
 code, for instance - see :func:`reference_use`); it must produce the right outputs for the
 check's inputs, which is what the check asks. A *class* argument (an ``nn.Module``
-subclass the check instantiates and inspects) cannot be replayed as plain data: such calls
-are reported as not re-verifiable and keep the kernel's verdict.
+subclass the check instantiates and inspects) cannot be replayed as plain data: a call to
+a check whose first parameter the trusted source annotates as a class (``type``,
+``type[...]``) is reported as not re-verifiable and keeps the kernel's verdict (today
+notebook 08 exercise 1 and notebook 10 exercise 2); for any other check, an answer that
+does not come back as plain data scores 0. Check cells with statements other than
+``check_*`` calls (plain ``assert`` statements) are not re-verified either.
+
+The random inputs a check draws are the same on both sides: both seed Python, NumPy and
+PyTorch before the call, and the recorder restores the generators after each call of the
+student's function, so what that function draws does not move the check's next inputs.
 """
 from __future__ import annotations
 
@@ -492,7 +500,7 @@ def verify_call(call: CheckCall, sent: Any) -> tuple[bool | None, str]:
     return True, ""
 
 
-def serve() -> None:
+def serve() -> None:  # pragma: no cover - runs in the trusted subprocess
     """The trusted worker's loop: one JSON request a line on stdin, one answer a line."""
     out = os.fdopen(os.dup(1), "w")
     os.dup2(2, 1)  # anything a check prints at the C level goes to stderr, not into the answers
