@@ -172,6 +172,23 @@ class Sandbox:
                             ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
             for f in (self.lib / "cnnlib").rglob("*"):
                 f.chmod(0o555 if f.is_dir() else 0o444)
+        if self._userns is not None and not self._probe():
+            self._userns.close()
+            self._userns = None
+            print("WARNING: grading as root, and the kernel cannot run as 'nobody' here: Linux does not enforce "
+                  "the process limit for root, so a fork bomb is stopped only when its kernel ends.", file=log)
+
+    def _probe(self) -> bool:
+        """Whether a process starts in the sandbox as it is set up (root's namespace for nobody)."""
+        scratch = self.scratch()
+        try:
+            done = subprocess.run(self.command([sys.executable, "-c", "import os; assert os.getuid() != 0"], scratch),
+                                  capture_output=True, timeout=60)
+            return done.returncode == 0
+        except (OSError, subprocess.TimeoutExpired):
+            return False
+        finally:
+            remove_tree(scratch)
 
     def scratch(self) -> Path:
         """A new, empty working folder for one notebook's kernel."""
