@@ -279,7 +279,13 @@ def show_feature_maps(
     fig, axes = plt.subplots(rows, cols, figsize=(size * cols, size * rows + (0.4 if title else 0)), squeeze=False)
     shown, im = [], None
     for i, ax in enumerate(axes.flat):
-        ax.axis("off")
+        if i >= len(m):
+            ax.axis("off")
+            continue
+        ax.set_xticks([])                 # no ticks, but a thin frame: white (zero) maps keep their edges
+        ax.set_yticks([])
+        for spine in ax.spines.values():
+            spine.set_color("0.7")
         if i < len(m):
             lo, hi = lim if lim is not None else scale(m[i])
             im = ax.imshow(m[i], cmap=cmap, vmin=lo, vmax=hi)

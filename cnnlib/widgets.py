@@ -162,8 +162,8 @@ def show_conv_frames(in_size: Any = 5, kernel_size: Any = 3, padding: Any = 0, s
     counts = usage_counts(n, k, p, s, d)
     positions = _positions(taps.shape[:2], frames)
     cols = len(positions) + 1
-    fig, axes = plt.subplots(2, cols, figsize=(size * cols, 2 * size + 0.5), squeeze=False,
-                             gridspec_kw={"height_ratios": [n[0] + 2 * p[0], max(taps.shape[0], 2)]})
+    fig, axes = plt.subplots(2, cols, figsize=(size * cols, 1.65 * size + 0.6), squeeze=False,
+                             gridspec_kw={"height_ratios": [1, 0.65]})
     for c, pos in enumerate(positions):
         _draw_input(axes[0, c], n, p, taps[pos])
         axes[0, c].set_title(f"output {pos}", fontsize=10)
