@@ -110,7 +110,6 @@ def _annotate(ax: plt.Axes, k: np.ndarray, lo: float, hi: float, cell_inches: fl
 def _grid_colorbar(fig: plt.Figure, image_axes: list, mappable, label: str | None = None) -> plt.Axes:
     """One colorbar for a whole grid, right of it, drawn in a child axes of the first panel
     (so it does not count in ``fig.axes``: a stored ``<Figure ... with N Axes>`` stays valid)."""
-    fig.canvas.draw_idle()
     boxes = [ax.get_position() for ax in image_axes]
     y0, y1 = min(b.y0 for b in boxes), max(b.y1 for b in boxes)
     x1 = max(b.x1 for b in boxes)
