@@ -180,7 +180,8 @@ def show_conv_frames(in_size: Any = 5, kernel_size: Any = 3, padding: Any = 0, s
                              gridspec_kw={"height_ratios": [1, 0.65]})
     for c, pos in enumerate(positions):
         _draw_input(axes[0, c], n, p, taps[pos])
-        axes[0, c].set_title(f"output {pos}", fontsize=10)
+        last = c == len(positions) - 1 and len(positions) < taps.shape[0] * taps.shape[1]
+        axes[0, c].set_title(f"output {pos}" + (" (last)" if last else ""), fontsize=10)
         _draw_grid(axes[1, c], taps.shape[:2], pos, done=pos[0] * taps.shape[1] + pos[1])
     axes[0, 0].set_ylabel("input (padding grey)", fontsize=9)
     axes[1, 0].set_ylabel(f"output {taps.shape[0]}x{taps.shape[1]}", fontsize=9)
@@ -193,7 +194,7 @@ def show_conv_frames(in_size: Any = 5, kernel_size: Any = 3, padding: Any = 0, s
     ax.set_yticks([])
     axes[1, -1].axis("off")
     axes[1, -1].text(0.5, 0.5, f"H_out =\n{output_size_text(n[0], k[0], p[0], s[0], d[0]).replace(' = ', chr(10) + '= ', 1)}",
-                     ha="center", va="center", fontsize=8, transform=axes[1, -1].transAxes)
+                     ha="center", va="center", fontsize=10, transform=axes[1, -1].transAxes)
     fig.suptitle(f"{n[0]}x{n[1]} input, kernel {k[0]}x{k[1]}, padding {p[0]}, stride {s[0]}, dilation {d[0]}", fontsize=11)
     fig.tight_layout()
     return fig
@@ -247,8 +248,18 @@ def conv_explorer(in_size: int = 7, kernel_size: int = 3, padding: int = 0, stri
         "col": W.IntSlider(0, 0, 10, description="output col", style=style),
     }
     out = W.Output()
+    busy = [False]        # setting the row/col sliders' max inside redraw must not redraw again
 
     def redraw(_: Any = None) -> None:
+        if busy[0]:
+            return
+        busy[0] = True
+        try:
+            _redraw()
+        finally:
+            busy[0] = False
+
+    def _redraw() -> None:
         v = {name: sl.value for name, sl in sliders.items()}
         out.clear_output(wait=True)
         with out:
@@ -259,7 +270,7 @@ def conv_explorer(in_size: int = 7, kernel_size: int = 3, padding: int = 0, stri
                 return
             sliders["row"].max, sliders["col"].max = taps.shape[0] - 1, taps.shape[1] - 1
             fig = show_conv_step(v["in_size"], v["kernel_size"], v["padding"], v["stride"], v["dilation"],
-                                 (min(v["row"], taps.shape[0] - 1), min(v["col"], taps.shape[1] - 1)))
+                                 (sliders["row"].value, sliders["col"].value))
             display(fig)
             plt.close(fig)
 

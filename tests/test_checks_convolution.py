@@ -75,7 +75,7 @@ def test_strided_right_answers_pass(hidden, capsys):
     (lambda im, k, s: _loop(im, k, s).T if s > 1 else _loop(im, k, s), "rows and columns are swapped"),
     (lambda im, k, s: np.zeros((-(-im.shape[0] // s), -(-im.shape[1] // s))), "fit inside the image"),
     (lambda im, k, s: np.zeros((1, 2, 3)), "H_out = floor"),
-    (lambda im, k, s: _loop(im, k, s) + 1, "out\\[i, j\\] = sum"),
+    (lambda im, k, s: _loop(im, k, s) + 1, "outputs are wrong, the first at \\(0, 0\\)"),
     (lambda im, k, s: im[100], "IndexError"),
 ])
 def test_strided_wrong_answers(wrong, hint):
@@ -176,15 +176,18 @@ BACKWARD_WRONG = [
     (lambda d, x, w: backward_right(d, x, w)[:2], "three arrays"),
     (lambda d, x, w: x[9], "IndexError"),
     (_with(2, lambda d, x, w, db: d[0].sum(axis=(1, 2))), "first image only"),
-    (_with(2, lambda d, x, w, db: db * 2), "added to every output"),
+    (_with(2, lambda d, x, w, db: db * 2), "constant factor of 2"),
+    (_with(2, lambda d, x, w, db: db + 1), "which outputs did the bias"),
     (_with(2, lambda d, x, w, db: d.sum(axis=(2, 3))), "one entry per filter"),
     (_with(1, lambda d, x, w, dw: backward_right(d[:1], x[:1], w)[1]), "summed over the whole batch"),
     (_with(1, lambda d, x, w, dw: dw[:, :, ::-1, ::-1]), "dw is flipped"),
     (_with(1, lambda d, x, w, dw: dw.transpose(1, 0, 2, 3)), "axes are swapped"),
-    (_with(1, lambda d, x, w, dw: dw + 1), "multiplied x"),
+    (_with(1, lambda d, x, w, dw: dw + 1), "of dw are wrong"),
     (_with(0, lambda d, x, w, dx: _dx_with(d, w[:, :, ::-1, ::-1])), "kernel flipped"),
     (_with(0, lambda d, x, w, dx: dx[:, :, 1:]), "shape of x"),
-    (_with(0, lambda d, x, w, dx: dx * 0.5), "every input pixel collects"),
+    (_with(0, lambda d, x, w, dx: dx * 0.5), "constant factor of 0.5"),
+    (_with(0, lambda d, x, w, dx: dx + (np.arange(dx.shape[-1]) == 0)), "wrong near the border"),
+    (_with(0, lambda d, x, w, dx: dx + 1), "of dx are wrong"),
 ]
 
 
@@ -249,6 +252,10 @@ LEAK_CASES = [
     (check_conv2d_backward, (_with(1, lambda d, x, w, dw: dw[:, :, ::-1, ::-1]),), {}, _backward_reference_strings()),
     (check_conv2d_backward, (_with(0, lambda d, x, w, dx: _dx_with(d, w[:, :, ::-1, ::-1])),), {},
      _backward_reference_strings()),
+    # and no hint spells out the solution's formula
+    (check_conv2d_backward, (_with(0, lambda d, x, w, dx: dx + 1),), {}, ["dout[n, f, i, j] * w", "dx[n, :, i + u"]),
+    (check_conv2d_backward, (_with(2, lambda d, x, w, db: db + 1),), {}, ["db[f] = sum", "sum of dout"]),
+    (check_correlate2d_strided, (lambda im, k, s: _loop(im, k, s) + 1,), {}, ["image[i*stride", "* kernel)"]),
 ]
 
 # Compute exercises: the values of their answers, which no cell above the exercise may show.

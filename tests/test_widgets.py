@@ -108,7 +108,7 @@ def test_drawings():
     assert "= 3" in fig._suptitle.get_text()
     strip = widgets.show_conv_frames(5, 3, frames=4)
     assert [ax.get_title() for ax in strip.axes[:4]] == ["output (0, 0)", "output (0, 1)", "output (0, 2)",
-                                                         "output (2, 2)"]
+                                                         "output (2, 2) (last)"]
     anim = widgets.conv_animation(4, 3)
     html = anim.to_jshtml()
     assert "<img" in html and html.count("frames[") >= 4
@@ -121,3 +121,16 @@ def test_explorer_builds_and_redraws():
     sliders["stride"].value = 2
     assert sliders["output row"].max == 1                          # floor((6 - 3) / 2) + 1 = 2 rows
     sliders["kernel"].value = 7                                    # does not fit: no error raised
+
+
+def test_explorer_draws_once_per_change(monkeypatch):
+    pytest.importorskip("ipywidgets")
+    calls = []
+    real = widgets.show_conv_step
+    monkeypatch.setattr(widgets, "show_conv_step", lambda *a, **k: calls.append(a) or real(*a, **k))
+    panel = widgets.conv_explorer(8, 3)
+    sliders = {s.description: s for s in panel.children[0].children}
+    sliders["output row"].value = 5
+    calls.clear()
+    sliders["stride"].value = 3                                    # shrinks the output: row clamped, drawn once
+    assert len(calls) == 1 and calls[0][5] == (1, 0)

@@ -51,9 +51,8 @@ def check_correlate2d_strided(fn: Callable[..., Any], hidden: bool = False) -> N
             raise CheckFailed(NOT_IMPLEMENTED.format(what="correlate2d_strided")) from None
         except Exception as err:  # a learner's bug: report it as feedback
             raise CheckFailed(
-                f"correlate2d_strided raised {type(err).__name__}: {err} ({desc}): loop over the output "
-                "positions i < H_out, j < W_out and take image[i*stride : i*stride + kH, "
-                "j*stride : j*stride + kW]") from None
+                f"correlate2d_strided raised {type(err).__name__}: {err} ({desc}): check the range of your "
+                "loops and the window indices against the image's size") from None
         if got is None:
             raise CheckFailed(f"correlate2d_strided returned None ({desc}): did you forget `return`?")
         a = _to_np(got).astype(np.float64)
@@ -86,9 +85,10 @@ def check_correlate2d_strided(fn: Callable[..., Any], hidden: bool = False) -> N
         elif kernel.shape == kernel.shape[::-1] and np.allclose(a, _reference(image, kernel.T, stride)):
             hint = "the kernel is transposed: kernel[u, v] multiplies image[i*stride + u, j*stride + v]"
         else:
-            hint = "out[i, j] = sum(image[i*stride : i*stride + kH, j*stride : j*stride + kW] * kernel)"
-        diff = float(np.abs(a - expected).max())
-        raise CheckFailed(f"correlate2d_strided gives wrong values ({desc}; largest difference {diff:.4g}): {hint}")
+            wrong = np.argwhere(~np.isclose(a, expected))
+            hint = (f"{len(wrong)} of {a.size} outputs are wrong, the first at {tuple(int(v) for v in wrong[0])}: "
+                    "check which window of the image that output reads, and that nothing else is added")
+        raise CheckFailed(f"correlate2d_strided gives wrong values ({desc}): {hint}")
     passed("correlate2d_strided")
 
 
@@ -222,6 +222,22 @@ def _dx_with(dout: np.ndarray, k: np.ndarray) -> np.ndarray:
     return dx
 
 
+def _factor_hint(got: np.ndarray, ref: np.ndarray) -> str | None:
+    """'off by a factor of 2' when got is a constant multiple of ref (the factor is the learner's error)."""
+    if not np.any(ref):
+        return None
+    ratio = float((got * ref).sum() / (ref * ref).sum())
+    if abs(ratio - 1) > 1e-6 and np.allclose(got, ratio * ref):
+        return f"the values are off by a constant factor of {ratio:.3g}: something is counted too often or too rarely"
+    return None
+
+
+def _where_hint(got: np.ndarray, ref: np.ndarray, name: str, what: str) -> str:
+    wrong = ~np.isclose(got, ref)
+    return (f"{int(wrong.sum())} of {wrong.size} {what} of {name} are wrong, the first at index "
+            f"{tuple(int(v) for v in np.argwhere(wrong)[0])}: follow one such entry through the forward pass")
+
+
 def check_conv2d_backward(fn: Callable[..., Any], hidden: bool = False) -> None:
     """``fn(dout, x, w) -> (dx, dw, db)``: the backward pass of ``out = F.conv2d(x, w, b)``
     (stride 1, no padding). ``x: (N, C, H, W), w: (F, C, kH, kW), dout: (N, F, H_out, W_out)``.
@@ -269,7 +285,7 @@ def check_conv2d_backward(fn: Callable[..., Any], hidden: bool = False) -> None:
             if np.allclose(db, dout[0].sum(axis=(1, 2))):
                 hint = "db is summed over the positions of the first image only: sum over the batch too"
             else:
-                hint = "each bias b[f] is added to every output of map f: db[f] = sum of dout[:, f]"
+                hint = _factor_hint(db, ref_db) or "which outputs did the bias b[f] contribute to?"
             raise CheckFailed(f"db is wrong ({desc}): {hint}")
         if errors["dw"] >= 1e-7:
             if np.allclose(dw * x.shape[0], ref_dw) or np.allclose(
@@ -278,7 +294,7 @@ def check_conv2d_backward(fn: Callable[..., Any], hidden: bool = False) -> None:
             elif np.allclose(dw, ref_dw[:, :, ::-1, ::-1]):
                 hint = "dw is flipped: dw[f, c, u, v] pairs dout[n, f, i, j] with x[n, c, i + u, j + v]"
             else:
-                hint = "weight (f, c, u, v) multiplied x[n, c, i + u, j + v] for every output (n, f, i, j)"
+                hint = _factor_hint(dw, ref_dw) or _where_hint(dw, ref_dw, "dw", "weights")
             raise CheckFailed(f"dw is wrong ({desc}): {hint}")
         if errors["dx"] >= 1e-7:
             if np.allclose(dx, _dx_with(dout, w[:, :, ::-1, ::-1])):
@@ -287,12 +303,17 @@ def check_conv2d_backward(fn: Callable[..., Any], hidden: bool = False) -> None:
             elif np.allclose(dx[:, :, : dout.shape[2], : dout.shape[3]], dout.sum(axis=1, keepdims=True)):
                 hint = "dx needs the weights: each input pixel gets dout times the weight that multiplied it"
             else:
-                hint = ("every input pixel collects a contribution from each output whose window covers it: "
-                        "add dout[n, f, i, j] * w[f, :, u, v] to dx[n, :, i + u, j + v]")
+                kh, kw = w.shape[2:]
+                inner = (slice(None), slice(None), slice(kh - 1, x.shape[2] - kh + 1), slice(kw - 1, x.shape[3] - kw + 1))
+                if dx[inner].size and np.allclose(dx[inner], ref_dx[inner]):
+                    hint = ("dx is right in the interior but wrong near the border: border pixels lie in fewer "
+                            "windows; does your loop reach every window that covers them?")
+                else:
+                    hint = _factor_hint(dx, ref_dx) or _where_hint(dx, ref_dx, "dx", "pixels")
             raise CheckFailed(f"dx is wrong ({desc}): {hint}")
     passed("conv2d_backward")
-    print("why: the backward pass of a convolution is again a convolution: dw correlates the input with "
-          "dout, dx is a full convolution of dout with the kernel (flipped, as seen from dx).")
+    print("why: the backward pass of a convolution is again a convolution: dw is the cross-correlation of "
+          "the input with dout, dx the full cross-correlation of dout with the kernel rotated by 180 degrees.")
 
 
 protect(globals())
