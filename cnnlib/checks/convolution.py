@@ -10,6 +10,7 @@ per input channel; the weight axes in the wrong order) to say which one it looks
 """
 from __future__ import annotations
 
+import math
 from typing import Any, Callable
 
 import numpy as np
@@ -93,11 +94,24 @@ def check_correlate2d_strided(fn: Callable[..., Any], hidden: bool = False) -> N
 
 
 # --------------------------------------------------------------------------- exercise 2
-# x: (8, 3, 32, 32) -> nn.Conv2d(3, 6, kernel_size=5, stride=2)
-CONV_INPUT = (8, 3, 32, 32)
-CONV_OUT_SHAPE = (8, 6, 14, 14)        # floor((32 - 5) / 2) + 1 = 14
+# x: (8, 3, 33, 30) -> nn.Conv2d(3, 6, kernel_size=(5, 3), stride=2): a non-square kernel, and the
+# floor matters on one axis only ((30 - 3) / 2 = 13.5).
+CONV_INPUT = (8, 3, 33, 30)
+CONV_KERNEL = (5, 3)
+CONV_STRIDE = 2
+CONV_OUT_SHAPE = (8, 6, (33 - 5) // 2 + 1, (30 - 3) // 2 + 1)
 CONV_MAPS = 6
-CONV_WEIGHT_SHAPE = (6, 3, 5, 5)
+CONV_WEIGHT_SHAPE = (6, 3, 5, 3)
+
+
+def _sizes(kernel: tuple[int, int], stride: int, rounding: str = "floor", plus_one: int = 1) -> tuple:
+    """(H_out, W_out) of the exercise's input for a kernel/stride, or with a typical rounding mistake."""
+    out = []
+    for n, k in zip(CONV_INPUT[2:], kernel):
+        q = (n - k) / stride
+        q = {"floor": math.floor(q), "ceil": math.ceil(q), "none": q}[rounding]
+        out.append(q + plus_one)
+    return tuple(out)
 
 
 def _shape(value: Any, what: str) -> tuple:
@@ -113,8 +127,8 @@ def _stub(what: str) -> CheckFailed:
 
 
 def check_conv_answers(out_shape: Any, num_feature_maps: Any, weight_shape: Any) -> None:
-    """Output shape, number of feature maps and weight shape of ``nn.Conv2d(3, 6, 5, stride=2)``
-    on a batch of shape ``(8, 3, 32, 32)``."""
+    """Output shape, number of feature maps and weight shape of ``nn.Conv2d(3, 6, (5, 3), stride=2)``
+    on a batch of shape ``(8, 3, 33, 30)``."""
     for name, value in (("out_shape", out_shape), ("num_feature_maps", num_feature_maps),
                         ("weight_shape", weight_shape)):
         if value is None or value is ...:
@@ -122,6 +136,7 @@ def check_conv_answers(out_shape: Any, num_feature_maps: Any, weight_shape: Any)
     got = _shape(out_shape, "out_shape")
     n, c, h, w = CONV_OUT_SHAPE
     if got != CONV_OUT_SHAPE:
+        spatial = got[2:] if len(got) == 4 else None
         if got == CONV_OUT_SHAPE[1:]:
             hint = "keep the batch axis: the output is (N, C_out, H_out, W_out)"
         elif len(got) != 4:
@@ -137,16 +152,20 @@ def check_conv_answers(out_shape: Any, num_feature_maps: Any, weight_shape: Any)
                     "do not multiply by in_channels")
         elif got[1] != c:
             hint = "the output has one channel per filter (out_channels)"
-        elif got[2:] == (28, 28):
+        elif spatial == _sizes(CONV_KERNEL, 1):
             hint = "that is stride 1: with stride 2 the window moves 2 pixels at a time"
-        elif got[2:] == (13, 13):
-            hint = "one window is missing: the +1 of H_out = floor((H - k) / stride) + 1 counts the first window"
-        elif got[2:] in ((13.5, 13.5), (14.5, 14.5)):
+        elif spatial == _sizes(CONV_KERNEL[::-1], CONV_STRIDE):
+            hint = "kernel_size=(5, 3) means kH = 5 (rows), kW = 3 (columns): the height comes first"
+        elif spatial == _sizes(CONV_KERNEL, CONV_STRIDE, plus_one=0):
+            hint = "one window is missing per axis: the +1 counts the first window"
+        elif spatial == _sizes(CONV_KERNEL, CONV_STRIDE, "none"):
             hint = "sizes are whole numbers: round the division down, then add 1"
-        elif got[2:] in ((15, 15), (16, 16)):
+        elif spatial == _sizes(CONV_KERNEL, CONV_STRIDE, "ceil"):
             hint = "round down: a window that would stick out of the image is not computed"
+        elif spatial is not None and spatial[::-1] == (h, w):
+            hint = "height and width are swapped: the input is (N, C, H, W) with H = 33"
         else:
-            hint = "H_out = floor((H - k) / stride) + 1"
+            hint = "work out each axis on its own: H_out from H and kH, W_out from W and kW"
         raise CheckFailed(f"out_shape is {got}, which is not right: {hint}")
     maps = num_feature_maps
     if isinstance(maps, float) and maps.is_integer():
@@ -159,11 +178,13 @@ def check_conv_answers(out_shape: Any, num_feature_maps: Any, weight_shape: Any)
                           + hints.get(maps, "one feature map per filter"))
     got_w = _shape(weight_shape, "weight_shape")
     if got_w != CONV_WEIGHT_SHAPE:
-        if got_w == (6, 5, 5):
+        if got_w == (6, 5, 3):
             hint = "each filter has as many channels as its input: (out_channels, in_channels, kH, kW)"
-        elif got_w == (3, 6, 5, 5):
+        elif got_w == (3, 6, 5, 3):
             hint = "PyTorch stores the filters first: (out_channels, in_channels, kH, kW)"
-        elif got_w == (5, 5, 3, 6):
+        elif got_w == (6, 3, 3, 5):
+            hint = "kernel_size=(5, 3) is (kH, kW): the height comes first"
+        elif got_w == (5, 3, 3, 6):
             hint = "that is TensorFlow/Keras' (kH, kW, in, out) layout; PyTorch's is (out, in, kH, kW)"
         else:
             hint = "nn.Conv2d.weight has shape (out_channels, in_channels / groups, kH, kW)"
