@@ -111,7 +111,6 @@ def _annotate(ax: plt.Axes, k: np.ndarray, lo: float, hi: float, cell_inches: fl
 def _grid_colorbar(fig: plt.Figure, image_axes: list, mappable, label: str | None = None) -> plt.Axes:
     """One colorbar for a whole grid, right of it, drawn in a child axes of the first panel
     (so it does not count in ``fig.axes``: a stored ``<Figure ... with N Axes>`` stays valid)."""
-    fig.canvas.draw_idle()
     boxes = [ax.get_position() for ax in image_axes]
     y0, y1 = min(b.y0 for b in boxes), max(b.y1 for b in boxes)
     x1 = max(b.x1 for b in boxes)
@@ -280,7 +279,13 @@ def show_feature_maps(
     fig, axes = plt.subplots(rows, cols, figsize=(size * cols, size * rows + (0.4 if title else 0)), squeeze=False)
     shown, im = [], None
     for i, ax in enumerate(axes.flat):
-        ax.axis("off")
+        if i >= len(m):
+            ax.axis("off")
+            continue
+        ax.set_xticks([])                 # no ticks, but a thin frame: white (zero) maps keep their edges
+        ax.set_yticks([])
+        for spine in ax.spines.values():
+            spine.set_color("0.7")
         if i < len(m):
             lo, hi = lim if lim is not None else scale(m[i])
             im = ax.imshow(m[i], cmap=cmap, vmin=lo, vmax=hi)
