@@ -34,7 +34,7 @@ help:
 	@echo "make release         student versions of the notebooks in release/ (FORCE=1 to replace)"
 	@echo "make grade SUBMISSIONS=dir  grade dir/<student>/<NN_topic>.ipynb: grades.csv + feedback"
 	@echo "                     in OUT (default dir-graded); TIMEOUT=60 s per cell, NOTEBOOK_TIMEOUT=900,"
-	@echo "                     SANDBOX=auto|require|off (bubblewrap), MEMORY_GB=6, ONLY='03 04', FORCE=1"
+	@echo "                     SANDBOX=auto|require|off (bubblewrap), MEMORY_GB=6, MAX_PROCESSES=256, ONLY='03 04', FORCE=1"
 
 # tools/setup_venv.py: python3 -m venv, the torch route, the pins with uv (pip if uv cannot be had), cnnlib -e.
 $(STAMP): requirements.txt pyproject.toml tools/setup_venv.py $(if $(filter command line,$(origin TORCH)),FORCE_SETUP)
@@ -82,7 +82,7 @@ release: setup
 
 grade: setup
 	@test -n "$(SUBMISSIONS)" || { echo "usage: make grade SUBMISSIONS=dir [OUT=dir] [TIMEOUT=60] [ONLY='03 04'] [FORCE=1]"; exit 2; }
-	$(PY) -m cnnlib.grading grade "$(SUBMISSIONS)" $(if $(OUT),--out "$(OUT)") $(if $(TIMEOUT),--timeout $(TIMEOUT)) $(if $(NOTEBOOK_TIMEOUT),--notebook-timeout $(NOTEBOOK_TIMEOUT)) $(if $(SANDBOX),--sandbox $(SANDBOX)) $(if $(MEMORY_GB),--memory-gb $(MEMORY_GB)) $(if $(ONLY),--notebooks $(ONLY)) $(if $(FORCE),--force)
+	$(PY) -m cnnlib.grading grade "$(SUBMISSIONS)" $(if $(OUT),--out "$(OUT)") $(if $(TIMEOUT),--timeout $(TIMEOUT)) $(if $(NOTEBOOK_TIMEOUT),--notebook-timeout $(NOTEBOOK_TIMEOUT)) $(if $(SANDBOX),--sandbox $(SANDBOX)) $(if $(MEMORY_GB),--memory-gb $(MEMORY_GB)) $(if $(MAX_PROCESSES),--max-processes $(MAX_PROCESSES)) $(if $(ONLY),--notebooks $(ONLY)) $(if $(FORCE),--force)
 
 clean:
 	rm -rf build release .pytest_cache .coverage htmlcov

@@ -9,6 +9,7 @@ import math
 from typing import Mapping, Sequence
 
 import matplotlib.pyplot as plt
+from matplotlib.ticker import MaxNLocator
 import numpy as np
 import torch
 
@@ -110,7 +111,6 @@ def _annotate(ax: plt.Axes, k: np.ndarray, lo: float, hi: float, cell_inches: fl
 def _grid_colorbar(fig: plt.Figure, image_axes: list, mappable, label: str | None = None) -> plt.Axes:
     """One colorbar for a whole grid, right of it, drawn in a child axes of the first panel
     (so it does not count in ``fig.axes``: a stored ``<Figure ... with N Axes>`` stays valid)."""
-    fig.canvas.draw_idle()
     boxes = [ax.get_position() for ax in image_axes]
     y0, y1 = min(b.y0 for b in boxes), max(b.y1 for b in boxes)
     x1 = max(b.x1 for b in boxes)
@@ -279,7 +279,13 @@ def show_feature_maps(
     fig, axes = plt.subplots(rows, cols, figsize=(size * cols, size * rows + (0.4 if title else 0)), squeeze=False)
     shown, im = [], None
     for i, ax in enumerate(axes.flat):
-        ax.axis("off")
+        if i >= len(m):
+            ax.axis("off")
+            continue
+        ax.set_xticks([])                 # no ticks, but a thin frame: white (zero) maps keep their edges
+        ax.set_yticks([])
+        for spine in ax.spines.values():
+            spine.set_color("0.7")
         if i < len(m):
             lo, hi = lim if lim is not None else scale(m[i])
             im = ax.imshow(m[i], cmap=cmap, vmin=lo, vmax=hi)
@@ -293,33 +299,62 @@ def show_feature_maps(
     return fig
 
 
-def plot_history(*histories: History, labels: Sequence[str] | None = None, metric_name: str = "accuracy") -> plt.Figure:
-    """Loss (left) and metric (right) per epoch, training solid and validation dashed.
+def _running_mean(values: Sequence[float], window: int) -> np.ndarray:
+    v = np.asarray(values, dtype=float)
+    if window <= 1 or len(v) < 2:
+        return v
+    c = np.cumsum(np.insert(v, 0, 0.0))
+    out = np.empty_like(v)
+    for i in range(len(v)):  # trailing window, shorter at the start
+        lo = max(0, i + 1 - window)
+        out[i] = (c[i + 1] - c[lo]) / (i + 1 - lo)
+    return out
 
-    Pass several histories with ``labels`` to compare runs.
+
+def plot_history(*histories: History, labels: Sequence[str] | None = None, metric_name: str = "accuracy") -> plt.Figure:
+    """Loss (left) and metric (right) against epochs: training as a line through every
+    batch (a running mean over about a tenth of an epoch), validation dashed with squares
+    at the end of each epoch. Whole-number epoch ticks. A History without batch records
+    is drawn with one dot per epoch.
+
+    The training figures are measured in train mode while the weights change (dropout on),
+    the validation figures after each epoch in eval mode, so validation can lie above
+    training. Pass several histories with ``labels`` to compare runs.
     """
     if not histories:
         raise ValueError("plot_history needs at least one History")
+    for i, h in enumerate(histories):
+        if not isinstance(h, History):
+            raise TypeError(f"histories[{i}] must be a cnnlib.train.History (as fit returns it), got {type(h).__name__}")
     labels = list(labels) if labels is not None else [f"run {i + 1}" for i in range(len(histories))]
     if len(labels) != len(histories):
         raise ValueError(f"labels must have one entry per history ({len(histories)}), got {len(labels)}")
     has_metric = any(not all(np.isnan(h.train_metric)) for h in histories)
     fig, axes = plt.subplots(1, 2 if has_metric else 1, figsize=(10 if has_metric else 5, 3.5), squeeze=False)
+    panels = [(axes[0, 0], "train_loss", "val_loss", "batch_loss")]
+    if has_metric:
+        panels.append((axes[0, 1], "train_metric", "val_metric", "batch_metric"))
     for h, lab, color in zip(histories, labels, plt.rcParams["axes.prop_cycle"].by_key()["color"] * 4):
         ep = np.arange(1, len(h.train_loss) + 1)
-        axes[0, 0].plot(ep, h.train_loss, "-o", color=color, label=f"{lab} train")
-        if h.val_loss:
-            axes[0, 0].plot(ep, h.val_loss, "--s", color=color, label=f"{lab} val")
-        if has_metric:
-            axes[0, 1].plot(ep, h.train_metric, "-o", color=color, label=f"{lab} train")
-            if h.val_metric:
-                axes[0, 1].plot(ep, h.val_metric, "--s", color=color, label=f"{lab} val")
+        per_epoch = max(1, round(len(h.batch_epoch) / max(len(ep), 1)))
+        for ax, train_key, val_key, batch_key in panels:
+            batches = getattr(h, batch_key)
+            if batches and len(batches) == len(h.batch_epoch):
+                ax.plot(h.batch_epoch, _running_mean(batches, max(1, per_epoch // 10)), "-", color=color,
+                        lw=1, alpha=0.8, label=f"{lab} train (per batch, train mode)")
+            else:
+                ax.plot(ep, getattr(h, train_key), "-o", color=color, label=f"{lab} train")
+            if getattr(h, val_key):
+                ax.plot(ep, getattr(h, val_key), "--s", color=color, label=f"{lab} val (end of epoch, eval mode)")
     axes[0, 0].set(xlabel="epoch", ylabel="loss", title="loss")
     if has_metric:
         axes[0, 1].set(xlabel="epoch", ylabel=metric_name, title=metric_name)
+    longest = max(len(h.train_loss) for h in histories)
     for ax in axes.flat:
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_xlim(0, longest + 0.2)
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
+        ax.legend(fontsize=7)
     fig.tight_layout()
     return fig
 

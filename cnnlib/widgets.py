@@ -76,6 +76,7 @@ def usage_counts(in_size: Any, kernel_size: Any, padding: Any = 0, stride: Any =
 def output_size_text(n: int, k: int, padding: int = 0, stride: int = 1, dilation: int = 1) -> str:
     """The output-size formula of one axis with the numbers filled in, e.g.
     ``"floor((7 + 2*1 - 2*(3-1) - 1) / 2) + 1 = floor(4 / 2) + 1 = 3"``."""
+    n, k = _validate.positive_int("n", n), _validate.positive_int("k", k)
     n, k, p, s, d = (v[0] for v in _geometry(n, k, padding, stride, dilation))
     top = n + 2 * p - d * (k - 1) - 1
     out = conv2d_output_size(n, k, s, p, d)
@@ -84,20 +85,36 @@ def output_size_text(n: int, k: int, padding: int = 0, stride: int = 1, dilation
 
 # ---------------------------------------------------------------------------- drawings
 
-def _draw_input(ax: plt.Axes, n: Pair, p: Pair, taps: np.ndarray | None, counts: np.ndarray | None = None) -> None:
-    """The padded input as a grid: image cells white, padding grey, the window's taps red."""
+TAP_RGB = (0.95, 0.45, 0.45)      # a cell the window reads
+PAD_RGB = (0.85, 0.85, 0.85)      # padding
+TAP_ON_PAD_RGB = (0.8, 0.35, 0.35)
+
+
+def _draw_input(ax: plt.Axes, n: Pair, p: Pair, taps: np.ndarray | None) -> np.ndarray:
+    """The padded input as one RGB image: image cells white, padding grey, the window's taps red.
+    Returns the (H + 2p, W + 2p, 3) image (row/col 0 = the first padding row/col)."""
     h, w = n[0] + 2 * p[0], n[1] + 2 * p[1]
-    grid = np.full((h, w), 0.85)
-    grid[p[0]:p[0] + n[0], p[1]:p[1] + n[1]] = 1.0
-    ax.imshow(grid, cmap="gray", vmin=0, vmax=1, extent=(-p[1] - 0.5, n[1] + p[1] - 0.5, n[0] + p[0] - 0.5, -p[0] - 0.5))
+    img = np.empty((h, w, 3))
+    img[:] = PAD_RGB
+    img[p[0]:p[0] + n[0], p[1]:p[1] + n[1]] = 1.0
     if taps is not None:
         for r, c in taps.reshape(-1, 2):
-            ax.add_patch(Rectangle((c - 0.5, r - 0.5), 1, 1, fc=(0.9, 0.2, 0.2, 0.55), ec="red", lw=1.2))
+            inside = 0 <= r < n[0] and 0 <= c < n[1]
+            img[r + p[0], c + p[1]] = TAP_RGB if inside else TAP_ON_PAD_RGB
+    ax.imshow(img, extent=(-p[1] - 0.5, n[1] + p[1] - 0.5, n[0] + p[0] - 0.5, -p[0] - 0.5), interpolation="nearest")
+    _cell_lines(ax, (-p[0] - 0.5, n[0] + p[0] - 0.5), (-p[1] - 0.5, n[1] + p[1] - 0.5))
     ax.add_patch(Rectangle((-0.5, -0.5), n[1], n[0], fill=False, ec="black", lw=1.5))
-    ax.set_xticks(np.arange(-p[1] - 0.5, n[1] + p[1]), minor=True)
-    ax.set_yticks(np.arange(-p[0] - 0.5, n[0] + p[0]), minor=True)
-    ax.grid(which="minor", color="0.6", lw=0.5)
-    ax.tick_params(which="both", length=0, labelbottom=False, labelleft=False)
+    return img
+
+
+def _cell_lines(ax: plt.Axes, rows: tuple[float, float], cols: tuple[float, float]) -> None:
+    """Thin lines between the cells (two line collections: far cheaper to draw than minor ticks)."""
+    ax.hlines(np.arange(rows[0], rows[1] + 0.5), cols[0], cols[1], colors="0.6", lw=0.5)
+    ax.vlines(np.arange(cols[0], cols[1] + 0.5), rows[0], rows[1], colors="0.6", lw=0.5)
+    ax.set_xlim(cols)
+    ax.set_ylim(rows[1], rows[0])
+    ax.set_xticks([])
+    ax.set_yticks([])
 
 
 def _draw_grid(ax: plt.Axes, shape: Pair, mark: Pair | None = None, done: int | None = None) -> None:
@@ -108,10 +125,7 @@ def _draw_grid(ax: plt.Axes, shape: Pair, mark: Pair | None = None, done: int | 
     if mark is not None:
         grid[mark] = 1.0
     ax.imshow(grid, cmap="Blues", vmin=0, vmax=1.2)
-    ax.set_xticks(np.arange(-0.5, shape[1]), minor=True)
-    ax.set_yticks(np.arange(-0.5, shape[0]), minor=True)
-    ax.grid(which="minor", color="0.6", lw=0.5)
-    ax.tick_params(which="both", length=0, labelbottom=False, labelleft=False)
+    _cell_lines(ax, (-0.5, shape[0] - 0.5), (-0.5, shape[1] - 0.5))
 
 
 def show_conv_step(in_size: Any = 7, kernel_size: Any = 3, padding: Any = 0, stride: Any = 1, dilation: Any = 1,
@@ -162,11 +176,12 @@ def show_conv_frames(in_size: Any = 5, kernel_size: Any = 3, padding: Any = 0, s
     counts = usage_counts(n, k, p, s, d)
     positions = _positions(taps.shape[:2], frames)
     cols = len(positions) + 1
-    fig, axes = plt.subplots(2, cols, figsize=(size * cols, 2 * size + 0.5), squeeze=False,
-                             gridspec_kw={"height_ratios": [n[0] + 2 * p[0], max(taps.shape[0], 2)]})
+    fig, axes = plt.subplots(2, cols, figsize=(size * cols, 1.65 * size + 0.6), squeeze=False,
+                             gridspec_kw={"height_ratios": [1, 0.65]})
     for c, pos in enumerate(positions):
         _draw_input(axes[0, c], n, p, taps[pos])
-        axes[0, c].set_title(f"output {pos}", fontsize=10)
+        last = c == len(positions) - 1 and len(positions) < taps.shape[0] * taps.shape[1]
+        axes[0, c].set_title(f"output {pos}" + (" (last)" if last else ""), fontsize=10)
         _draw_grid(axes[1, c], taps.shape[:2], pos, done=pos[0] * taps.shape[1] + pos[1])
     axes[0, 0].set_ylabel("input (padding grey)", fontsize=9)
     axes[1, 0].set_ylabel(f"output {taps.shape[0]}x{taps.shape[1]}", fontsize=9)
@@ -179,7 +194,7 @@ def show_conv_frames(in_size: Any = 5, kernel_size: Any = 3, padding: Any = 0, s
     ax.set_yticks([])
     axes[1, -1].axis("off")
     axes[1, -1].text(0.5, 0.5, f"H_out =\n{output_size_text(n[0], k[0], p[0], s[0], d[0]).replace(' = ', chr(10) + '= ', 1)}",
-                     ha="center", va="center", fontsize=8, transform=axes[1, -1].transAxes)
+                     ha="center", va="center", fontsize=10, transform=axes[1, -1].transAxes)
     fig.suptitle(f"{n[0]}x{n[1]} input, kernel {k[0]}x{k[1]}, padding {p[0]}, stride {s[0]}, dilation {d[0]}", fontsize=11)
     fig.tight_layout()
     return fig
@@ -233,8 +248,18 @@ def conv_explorer(in_size: int = 7, kernel_size: int = 3, padding: int = 0, stri
         "col": W.IntSlider(0, 0, 10, description="output col", style=style),
     }
     out = W.Output()
+    busy = [False]        # setting the row/col sliders' max inside redraw must not redraw again
 
     def redraw(_: Any = None) -> None:
+        if busy[0]:
+            return
+        busy[0] = True
+        try:
+            _redraw()
+        finally:
+            busy[0] = False
+
+    def _redraw() -> None:
         v = {name: sl.value for name, sl in sliders.items()}
         out.clear_output(wait=True)
         with out:
@@ -245,7 +270,7 @@ def conv_explorer(in_size: int = 7, kernel_size: int = 3, padding: int = 0, stri
                 return
             sliders["row"].max, sliders["col"].max = taps.shape[0] - 1, taps.shape[1] - 1
             fig = show_conv_step(v["in_size"], v["kernel_size"], v["padding"], v["stride"], v["dilation"],
-                                 (min(v["row"], taps.shape[0] - 1), min(v["col"], taps.shape[1] - 1)))
+                                 (sliders["row"].value, sliders["col"].value))
             display(fig)
             plt.close(fig)
 

@@ -75,7 +75,7 @@ def test_strided_right_answers_pass(hidden, capsys):
     (lambda im, k, s: _loop(im, k, s).T if s > 1 else _loop(im, k, s), "rows and columns are swapped"),
     (lambda im, k, s: np.zeros((-(-im.shape[0] // s), -(-im.shape[1] // s))), "fit inside the image"),
     (lambda im, k, s: np.zeros((1, 2, 3)), "H_out = floor"),
-    (lambda im, k, s: _loop(im, k, s) + 1, "out\\[i, j\\] = sum"),
+    (lambda im, k, s: _loop(im, k, s) + 1, "outputs are wrong, the first at \\(0, 0\\)"),
     (lambda im, k, s: im[100], "IndexError"),
 ])
 def test_strided_wrong_answers(wrong, hint):
@@ -101,43 +101,49 @@ def test_strided_transposed_non_square_output():
 
 
 def test_conv_constants_match_pytorch():
-    conv = nn.Conv2d(3, 6, kernel_size=5, stride=2)
+    conv = nn.Conv2d(3, 6, kernel_size=(5, 3), stride=2)
     out = conv(torch.zeros(CONV_INPUT))
-    assert tuple(out.shape) == CONV_OUT_SHAPE and out.shape[1] == CONV_MAPS
+    assert tuple(out.shape) == CONV_OUT_SHAPE == (8, 6, 15, 14) and out.shape[1] == CONV_MAPS
     assert tuple(conv.weight.shape) == CONV_WEIGHT_SHAPE
 
 
 def test_conv_right_answers_pass(capsys):
-    check_conv_answers((8, 6, 14, 14), 6, (6, 3, 5, 5))
-    check_conv_answers(torch.Size([8, 6, 14, 14]), 6.0, [6, 3, 5, 5])
+    check_conv_answers((8, 6, 15, 14), 6, (6, 3, 5, 3))
+    check_conv_answers(torch.Size([8, 6, 15, 14]), 6.0, [6, 3, 5, 3])
     assert capsys.readouterr().out.count("all checks passed") == 2
 
 
+W = (6, 3, 5, 3)
+
+
 @pytest.mark.parametrize("answers, hint", [
-    ((..., 6, (6, 3, 5, 5)), "out_shape is not implemented"),
-    (((8, 6, 14, 14), ..., (6, 3, 5, 5)), "num_feature_maps is not implemented"),
-    (((8, 6, 14, 14), 6, None), "weight_shape is not implemented"),
-    (((6, 14, 14), 6, (6, 3, 5, 5)), "keep the batch axis"),
-    (((8, 6, 14), 6, (6, 3, 5, 5)), "four axes"),
-    (((8, 14, 14, 6), 6, (6, 3, 5, 5)), "channels second"),
-    (((1, 6, 14, 14), 6, (6, 3, 5, 5)), "batch size"),
-    (((8, 3, 14, 14), 6, (6, 3, 5, 5)), "not one per input channel"),
-    (((8, 18, 14, 14), 6, (6, 3, 5, 5)), "do not multiply by in_channels"),
-    (((8, 5, 14, 14), 6, (6, 3, 5, 5)), "one channel per filter"),
-    (((8, 6, 28, 28), 6, (6, 3, 5, 5)), "stride 1"),
-    (((8, 6, 13, 13), 6, (6, 3, 5, 5)), "the \\+1"),
-    (((8, 6, 13.5, 13.5), 6, (6, 3, 5, 5)), "whole numbers"),
-    (((8, 6, 15, 15), 6, (6, 3, 5, 5)), "round down"),
-    (((8, 6, 7, 7), 6, (6, 3, 5, 5)), "floor\\(\\(H - k\\)"),
-    (("8x6x14x14", 6, (6, 3, 5, 5)), "tuple of sizes"),
-    (((8, 6, 14, 14), 3, (6, 3, 5, 5)), "number of filters is out_channels"),
-    (((8, 6, 14, 14), 18, (6, 3, 5, 5)), "ONE feature map"),
-    (((8, 6, 14, 14), 8, (6, 3, 5, 5)), "batch size"),
-    (((8, 6, 14, 14), 2, (6, 3, 5, 5)), "one feature map per filter"),
-    (((8, 6, 14, 14), 6, (6, 5, 5)), "as many channels as its input"),
-    (((8, 6, 14, 14), 6, (3, 6, 5, 5)), "filters first"),
-    (((8, 6, 14, 14), 6, (5, 5, 3, 6)), "TensorFlow"),
-    (((8, 6, 14, 14), 6, (6, 3, 25)), "in_channels / groups"),
+    ((..., 6, W), "out_shape is not implemented"),
+    (((8, 6, 15, 14), ..., W), "num_feature_maps is not implemented"),
+    (((8, 6, 15, 14), 6, None), "weight_shape is not implemented"),
+    (((6, 15, 14), 6, W), "keep the batch axis"),
+    (((8, 6, 15), 6, W), "four axes"),
+    (((8, 15, 14, 6), 6, W), "channels second"),
+    (((1, 6, 15, 14), 6, W), "batch size"),
+    (((8, 3, 15, 14), 6, W), "not one per input channel"),
+    (((8, 18, 15, 14), 6, W), "do not multiply by in_channels"),
+    (((8, 5, 15, 14), 6, W), "one channel per filter"),
+    (((8, 6, 29, 28), 6, W), "stride 1"),
+    (((8, 6, 16, 13), 6, W), "the height comes first"),
+    (((8, 6, 14, 13), 6, W), "the \\+1"),
+    (((8, 6, 15, 14.5), 6, W), "whole numbers"),
+    (((8, 6, 15, 15), 6, W), "round down"),
+    (((8, 6, 14, 15), 6, W), "swapped"),
+    (((8, 6, 7, 7), 6, W), "each axis on its own"),
+    (("8x6x15x14", 6, W), "tuple of sizes"),
+    (((8, 6, 15, 14), 3, W), "number of filters is out_channels"),
+    (((8, 6, 15, 14), 18, W), "ONE feature map"),
+    (((8, 6, 15, 14), 8, W), "batch size"),
+    (((8, 6, 15, 14), 2, W), "one feature map per filter"),
+    (((8, 6, 15, 14), 6, (6, 5, 3)), "as many channels as its input"),
+    (((8, 6, 15, 14), 6, (3, 6, 5, 3)), "filters first"),
+    (((8, 6, 15, 14), 6, (6, 3, 3, 5)), "height comes first"),
+    (((8, 6, 15, 14), 6, (5, 3, 3, 6)), "TensorFlow"),
+    (((8, 6, 15, 14), 6, (6, 3, 15)), "in_channels / groups"),
 ])
 def test_conv_wrong_answers(answers, hint):
     with pytest.raises(CheckFailed, match=hint):
@@ -176,15 +182,18 @@ BACKWARD_WRONG = [
     (lambda d, x, w: backward_right(d, x, w)[:2], "three arrays"),
     (lambda d, x, w: x[9], "IndexError"),
     (_with(2, lambda d, x, w, db: d[0].sum(axis=(1, 2))), "first image only"),
-    (_with(2, lambda d, x, w, db: db * 2), "added to every output"),
+    (_with(2, lambda d, x, w, db: db * 2), "constant factor of 2"),
+    (_with(2, lambda d, x, w, db: db + 1), "which outputs did the bias"),
     (_with(2, lambda d, x, w, db: d.sum(axis=(2, 3))), "one entry per filter"),
     (_with(1, lambda d, x, w, dw: backward_right(d[:1], x[:1], w)[1]), "summed over the whole batch"),
     (_with(1, lambda d, x, w, dw: dw[:, :, ::-1, ::-1]), "dw is flipped"),
     (_with(1, lambda d, x, w, dw: dw.transpose(1, 0, 2, 3)), "axes are swapped"),
-    (_with(1, lambda d, x, w, dw: dw + 1), "multiplied x"),
+    (_with(1, lambda d, x, w, dw: dw + 1), "of dw are wrong"),
     (_with(0, lambda d, x, w, dx: _dx_with(d, w[:, :, ::-1, ::-1])), "kernel flipped"),
     (_with(0, lambda d, x, w, dx: dx[:, :, 1:]), "shape of x"),
-    (_with(0, lambda d, x, w, dx: dx * 0.5), "every input pixel collects"),
+    (_with(0, lambda d, x, w, dx: dx * 0.5), "constant factor of 0.5"),
+    (_with(0, lambda d, x, w, dx: dx + (np.arange(dx.shape[-1]) == 0)), "wrong near the border"),
+    (_with(0, lambda d, x, w, dx: dx + 1), "of dx are wrong"),
 ]
 
 
@@ -235,25 +244,29 @@ LEAK_CASES = [
     (check_correlate2d_strided, (lambda im, k, s: _loop(im, k, s, plus_one=s == 1),), {}, ["(3, 3)"]),
     (check_correlate2d_strided, (lambda im, k, s: _loop(im, k, s, floor=False),), {}, ["(3, 3)"]),
     (check_correlate2d_strided, (lambda im, k, s: _loop(im, k, s) + (s > 1),), {}, ["(3, 3)"]),
-    (check_conv_answers, ((8, 6, 28, 28), 6, (6, 3, 5, 5)), {}, ["14"]),
-    (check_conv_answers, ((8, 6, 13, 13), 6, (6, 3, 5, 5)), {}, ["14"]),
-    (check_conv_answers, ((8, 6, 15, 15), 6, (6, 3, 5, 5)), {}, ["14"]),
-    (check_conv_answers, ((8, 6, 13.5, 13.5), 6, (6, 3, 5, 5)), {}, ["14"]),
-    (check_conv_answers, ((8, 3, 14, 14), 6, (6, 3, 5, 5)), {}, ["6 ", "= 6", "(8, 6"]),
-    (check_conv_answers, ((8, 18, 14, 14), 6, (6, 3, 5, 5)), {}, ["6 ", "= 6", "(8, 6"]),
-    (check_conv_answers, ((8, 6, 14, 14), 18, (6, 3, 5, 5)), {}, ["6 ", "= 6"]),
-    (check_conv_answers, ((8, 6, 14, 14), 3, (6, 3, 5, 5)), {}, ["6 ", "= 6"]),
-    (check_conv_answers, ((8, 6, 14, 14), 6, (3, 6, 5, 5)), {}, ["(6, 3, 5, 5)"]),
-    (check_conv_answers, ((8, 6, 14, 14), 6, (6, 5, 5)), {}, ["(6, 3, 5, 5)"]),
+    (check_conv_answers, ((8, 6, 29, 28), 6, W), {}, ["15", "14"]),
+    (check_conv_answers, ((8, 6, 14, 13), 6, W), {}, ["15", "(14"]),
+    (check_conv_answers, ((8, 6, 15, 15), 6, W), {}, ["14"]),
+    (check_conv_answers, ((8, 6, 16, 13), 6, W), {}, ["15", "14"]),
+    (check_conv_answers, ((8, 3, 15, 14), 6, W), {}, ["6 ", "= 6", "(8, 6"]),
+    (check_conv_answers, ((8, 18, 15, 14), 6, W), {}, ["6 ", "= 6", "(8, 6"]),
+    (check_conv_answers, ((8, 6, 15, 14), 18, W), {}, ["6 ", "= 6"]),
+    (check_conv_answers, ((8, 6, 15, 14), 3, W), {}, ["6 ", "= 6"]),
+    (check_conv_answers, ((8, 6, 15, 14), 6, (3, 6, 5, 3)), {}, ["(6, 3, 5, 3)"]),
+    (check_conv_answers, ((8, 6, 15, 14), 6, (6, 3, 3, 5)), {}, ["(6, 3, 5, 3)"]),
     (check_conv2d_backward, (_with(2, lambda d, x, w, db: d[0].sum(axis=(1, 2))),), {}, _backward_reference_strings()),
     (check_conv2d_backward, (_with(1, lambda d, x, w, dw: dw[:, :, ::-1, ::-1]),), {}, _backward_reference_strings()),
     (check_conv2d_backward, (_with(0, lambda d, x, w, dx: _dx_with(d, w[:, :, ::-1, ::-1])),), {},
      _backward_reference_strings()),
+    # and no hint spells out the solution's formula
+    (check_conv2d_backward, (_with(0, lambda d, x, w, dx: dx + 1),), {}, ["dout[n, f, i, j] * w", "dx[n, :, i + u"]),
+    (check_conv2d_backward, (_with(2, lambda d, x, w, db: db + 1),), {}, ["db[f] = sum", "sum of dout"]),
+    (check_correlate2d_strided, (lambda im, k, s: _loop(im, k, s) + 1,), {}, ["image[i*stride", "* kernel)"]),
 ]
 
 # Compute exercises: the values of their answers, which no cell above the exercise may show.
 EXERCISE_ANSWERS = {
-    "02_convolution.ipynb": {"ex2-answer": ["(8, 6, 14, 14)"]},
+    "02_convolution.ipynb": {"ex2-answer": ["(8, 6, 15, 14)", "(6, 3, 5, 3)"]},
 }
 
 

@@ -30,6 +30,7 @@ if not WORKS and os.environ.get("CI"):
     pytest.fail(f"bubblewrap is required in CI (.ci/run installs it): {WHY}", pytrace=False)
 needs_bwrap = pytest.mark.skipif(not WORKS, reason=f"bubblewrap cannot run here: {WHY}")
 
+MAX_PROCESSES = 64  # per kernel, threads included
 RIGHT = dict(ex1_answer="def double(x):\n    return 2 * x", ex3_answer="x + x = (1 + 1) x.",
              ex4_answer="def triple(x):\n    return 3 * x")
 
@@ -41,7 +42,7 @@ def _attempt(attack: str) -> str:
 
 
 # Attacks that would harm this machine or the repository if they worked: not tried unsandboxed.
-HARMFUL = {"kill_grader", "rewrite_checks", "rewrite_trusted_copy"}
+HARMFUL = {"kill_grader", "rewrite_checks", "rewrite_trusted_copy", "fork_bomb"}
 # Attacks judged by what they leave behind, not by the points: a detached process may start
 # inside the sandbox, but must not outlive it; the kill attempt always raises afterwards.
 BY_SIDE_EFFECT = {"detach", "kill_grader"}
@@ -71,6 +72,10 @@ def _grade_attacks(root: Path, mode: str, skip: set[str] = frozenset()):
                        "raise RuntimeError('still alive')",
         "memory": "buf = bytearray(3 * 2**30)",
         "detach": f"import subprocess\nsubprocess.Popen(['sleep', '300', '{marker}'], start_new_session=True)",
+        # every child forks on for ever (never returning into the kernel); the kernel itself
+        # stops at the first refused fork, which must come before 400
+        "fork_bomb": "import os, time\nfor _ in range(400):\n    if os.fork() == 0:\n        while True:\n"
+                     "            try:\n                os.fork()\n            except OSError:\n                time.sleep(1)",
     }
     attacks = {k: v for k, v in attacks.items() if k not in skip}
     for student, attack in attacks.items():
@@ -78,7 +83,8 @@ def _grade_attacks(root: Path, mode: str, skip: set[str] = frozenset()):
     _write(_answer(stub, ex2_answer="sq = 9", **RIGHT), subs / "honest" / f"{TOY}.ipynb")
     before = (ROOT / "cnnlib" / "checks" / "core.py").read_text()
     try:
-        run = grade(subs, root / "graded", source_dir=course, timeout=20, sandbox=mode, memory_gb=2)
+        run = grade(subs, root / "graded", source_dir=course, timeout=20, sandbox=mode, memory_gb=2,
+                    max_processes=MAX_PROCESSES)
     finally:
         listener.close()
         if mode == "off":
@@ -147,6 +153,19 @@ def test_sandbox_off_warns_and_require_refuses(monkeypatch, tmp_path, capsys):
         sandbox_mod.Sandbox("maybe")
     with pytest.raises(ValueError, match="memory_gb must be a positive number"):
         sandbox_mod.Sandbox("off", memory_gb=0)
+    with pytest.raises(ValueError, match="max_processes must be a whole number"):
+        sandbox_mod.Sandbox("off", max_processes=2)
+
+
+@needs_bwrap
+def test_a_fork_bomb_is_contained_and_the_others_are_graded(hostile):
+    """The process limit holds (for root too: the kernel runs as nobody) and the bomb's own
+    kernel went on grading after it; the honest student after it is graded as before."""
+    _, grades, _, _, _, _ = hostile
+    g = grades["fork_bomb", "ex2-check"]
+    assert (g.points, g.status) == (0, "failed"), g
+    assert grades["fork_bomb", "ex4-check"].status == "passed"  # the kernel survived its own bomb
+    assert grades["honest", "ex2-check"].status == "passed"
 
 
 @needs_bwrap
@@ -155,6 +174,7 @@ def test_the_sandbox_command_hides_what_it_must(tmp_path):
         cmd = box.command([sys.executable, "-c", "pass"], box.scratch())
         mounted = {cmd[i + 2] for i, a in enumerate(cmd) if a in ("--ro-bind", "--ro-bind-try", "--bind")}
         assert str(ROOT) not in mounted and str(ROOT / "notebooks") not in mounted
-        assert "--unshare-all" in cmd and "--die-with-parent" in cmd
+        assert ("--unshare-all" in cmd or {"--userns", "--unshare-pid", "--unshare-net"} <= set(" ".join(cmd).split()))
+        assert "--die-with-parent" in cmd and "RLIMIT_NPROC" in " ".join(cmd)
         with pytest.raises(sandbox_mod.SandboxUnavailable, match="must hide"):
             sandbox_mod.Sandbox("require", hidden=(Path(sys.prefix),)).command([sys.executable], box.scratch())

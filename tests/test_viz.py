@@ -221,3 +221,28 @@ def test_frequency_response_on_one_scale_with_colorbar():
     assert [ax.get_title() for ax in fig.axes[:3]] == list(eq)
     db = viz.plot_frequency_response(eq, db=True)
     assert db.axes[3].images[0].get_clim()[0] == -40.0
+
+
+def test_plot_history_draws_every_batch_and_whole_epoch_ticks():
+    import matplotlib.pyplot as plt
+    from cnnlib.train import History
+    from cnnlib.viz import plot_history
+
+    h = History(train_loss=[1.0, 0.5, 0.4], train_metric=[0.5, 0.8, 0.9], val_loss=[0.6, 0.5, 0.45],
+                val_metric=[0.7, 0.85, 0.9], batch_loss=[1.2, 0.9, 0.7, 0.5, 0.45, 0.4] * 1,
+                batch_metric=[0.4, 0.6, 0.75, 0.85, 0.88, 0.9], batch_epoch=[0.5, 1, 1.5, 2, 2.5, 3])
+    fig = plot_history(h, labels=["lenet"])
+    loss_ax, acc_ax = fig.axes
+    lines = {ln.get_label(): ln for ln in loss_ax.get_lines()}
+    assert len(lines["lenet train (per batch, train mode)"].get_xdata()) == 6
+    assert list(lines["lenet val (end of epoch, eval mode)"].get_xdata()) == [1, 2, 3]
+    for ax in (loss_ax, acc_ax):
+        ticks = [t for t in ax.get_xticks() if ax.get_xlim()[0] <= t <= ax.get_xlim()[1]]
+        assert ticks and all(float(t).is_integer() for t in ticks)
+    plt.close(fig)
+    old = History(train_loss=[1.0, 0.5], train_metric=[0.5, 0.8])  # no batch records: one dot per epoch
+    fig = plot_history(old)
+    assert [ln.get_label() for ln in fig.axes[0].get_lines()] == ["run 1 train"]
+    plt.close(fig)
+    with pytest.raises(TypeError, match=r"histories\[0\]"):
+        plot_history({"train_loss": [1.0]})

@@ -99,15 +99,16 @@ def test_bad_arguments_are_named(call, match):
 
 def test_drawings():
     fig = widgets.show_conv_step(5, 3, padding=1, stride=2, position=(1, 2))
-    red = [p for p in fig.axes[0].patches if p.get_edgecolor()[:3] == (1.0, 0.0, 0.0)]
+    img = fig.axes[0].images[0].get_array()                        # padded input, (5 + 2, 5 + 2, 3)
+    red = {(r - 1, c - 1) for r, c in zip(*np.nonzero(img[..., 0] > img[..., 1] + 0.3))}
     taps = widgets.conv_taps(5, 3, 1, 2)[1, 2].reshape(-1, 2)
-    assert sorted((round(p.get_y() + 0.5), round(p.get_x() + 0.5)) for p in red) == sorted(map(tuple, taps.tolist()))
+    assert red == set(map(tuple, taps.tolist())) and len(red) == 9     # (row, col) of the input, -1 = padding
     counts = widgets.usage_counts(5, 3, 1, 2)
     assert [t.get_text() for t in fig.axes[2].texts] == [str(v) for v in counts.flat]
     assert "= 3" in fig._suptitle.get_text()
     strip = widgets.show_conv_frames(5, 3, frames=4)
     assert [ax.get_title() for ax in strip.axes[:4]] == ["output (0, 0)", "output (0, 1)", "output (0, 2)",
-                                                         "output (2, 2)"]
+                                                         "output (2, 2) (last)"]
     anim = widgets.conv_animation(4, 3)
     html = anim.to_jshtml()
     assert "<img" in html and html.count("frames[") >= 4
@@ -120,3 +121,16 @@ def test_explorer_builds_and_redraws():
     sliders["stride"].value = 2
     assert sliders["output row"].max == 1                          # floor((6 - 3) / 2) + 1 = 2 rows
     sliders["kernel"].value = 7                                    # does not fit: no error raised
+
+
+def test_explorer_draws_once_per_change(monkeypatch):
+    pytest.importorskip("ipywidgets")
+    calls = []
+    real = widgets.show_conv_step
+    monkeypatch.setattr(widgets, "show_conv_step", lambda *a, **k: calls.append(a) or real(*a, **k))
+    panel = widgets.conv_explorer(8, 3)
+    sliders = {s.description: s for s in panel.children[0].children}
+    sliders["output row"].value = 5
+    calls.clear()
+    sliders["stride"].value = 3                                    # shrinks the output: row clamped, drawn once
+    assert len(calls) == 1 and calls[0][5] == (1, 0)

@@ -10,6 +10,7 @@ per input channel; the weight axes in the wrong order) to say which one it looks
 """
 from __future__ import annotations
 
+import math
 from typing import Any, Callable
 
 import numpy as np
@@ -51,9 +52,8 @@ def check_correlate2d_strided(fn: Callable[..., Any], hidden: bool = False) -> N
             raise CheckFailed(NOT_IMPLEMENTED.format(what="correlate2d_strided")) from None
         except Exception as err:  # a learner's bug: report it as feedback
             raise CheckFailed(
-                f"correlate2d_strided raised {type(err).__name__}: {err} ({desc}): loop over the output "
-                "positions i < H_out, j < W_out and take image[i*stride : i*stride + kH, "
-                "j*stride : j*stride + kW]") from None
+                f"correlate2d_strided raised {type(err).__name__}: {err} ({desc}): check the range of your "
+                "loops and the window indices against the image's size") from None
         if got is None:
             raise CheckFailed(f"correlate2d_strided returned None ({desc}): did you forget `return`?")
         a = _to_np(got).astype(np.float64)
@@ -86,18 +86,32 @@ def check_correlate2d_strided(fn: Callable[..., Any], hidden: bool = False) -> N
         elif kernel.shape == kernel.shape[::-1] and np.allclose(a, _reference(image, kernel.T, stride)):
             hint = "the kernel is transposed: kernel[u, v] multiplies image[i*stride + u, j*stride + v]"
         else:
-            hint = "out[i, j] = sum(image[i*stride : i*stride + kH, j*stride : j*stride + kW] * kernel)"
-        diff = float(np.abs(a - expected).max())
-        raise CheckFailed(f"correlate2d_strided gives wrong values ({desc}; largest difference {diff:.4g}): {hint}")
+            wrong = np.argwhere(~np.isclose(a, expected))
+            hint = (f"{len(wrong)} of {a.size} outputs are wrong, the first at {tuple(int(v) for v in wrong[0])}: "
+                    "check which window of the image that output reads, and that nothing else is added")
+        raise CheckFailed(f"correlate2d_strided gives wrong values ({desc}): {hint}")
     passed("correlate2d_strided")
 
 
 # --------------------------------------------------------------------------- exercise 2
-# x: (8, 3, 32, 32) -> nn.Conv2d(3, 6, kernel_size=5, stride=2)
-CONV_INPUT = (8, 3, 32, 32)
-CONV_OUT_SHAPE = (8, 6, 14, 14)        # floor((32 - 5) / 2) + 1 = 14
+# x: (8, 3, 33, 30) -> nn.Conv2d(3, 6, kernel_size=(5, 3), stride=2): a non-square kernel, and the
+# floor matters on one axis only ((30 - 3) / 2 = 13.5).
+CONV_INPUT = (8, 3, 33, 30)
+CONV_KERNEL = (5, 3)
+CONV_STRIDE = 2
+CONV_OUT_SHAPE = (8, 6, (33 - 5) // 2 + 1, (30 - 3) // 2 + 1)
 CONV_MAPS = 6
-CONV_WEIGHT_SHAPE = (6, 3, 5, 5)
+CONV_WEIGHT_SHAPE = (6, 3, 5, 3)
+
+
+def _sizes(kernel: tuple[int, int], stride: int, rounding: str = "floor", plus_one: int = 1) -> tuple:
+    """(H_out, W_out) of the exercise's input for a kernel/stride, or with a typical rounding mistake."""
+    out = []
+    for n, k in zip(CONV_INPUT[2:], kernel):
+        q = (n - k) / stride
+        q = {"floor": math.floor(q), "ceil": math.ceil(q), "none": q}[rounding]
+        out.append(q + plus_one)
+    return tuple(out)
 
 
 def _shape(value: Any, what: str) -> tuple:
@@ -113,8 +127,8 @@ def _stub(what: str) -> CheckFailed:
 
 
 def check_conv_answers(out_shape: Any, num_feature_maps: Any, weight_shape: Any) -> None:
-    """Output shape, number of feature maps and weight shape of ``nn.Conv2d(3, 6, 5, stride=2)``
-    on a batch of shape ``(8, 3, 32, 32)``."""
+    """Output shape, number of feature maps and weight shape of ``nn.Conv2d(3, 6, (5, 3), stride=2)``
+    on a batch of shape ``(8, 3, 33, 30)``."""
     for name, value in (("out_shape", out_shape), ("num_feature_maps", num_feature_maps),
                         ("weight_shape", weight_shape)):
         if value is None or value is ...:
@@ -122,6 +136,7 @@ def check_conv_answers(out_shape: Any, num_feature_maps: Any, weight_shape: Any)
     got = _shape(out_shape, "out_shape")
     n, c, h, w = CONV_OUT_SHAPE
     if got != CONV_OUT_SHAPE:
+        spatial = got[2:] if len(got) == 4 else None
         if got == CONV_OUT_SHAPE[1:]:
             hint = "keep the batch axis: the output is (N, C_out, H_out, W_out)"
         elif len(got) != 4:
@@ -137,16 +152,20 @@ def check_conv_answers(out_shape: Any, num_feature_maps: Any, weight_shape: Any)
                     "do not multiply by in_channels")
         elif got[1] != c:
             hint = "the output has one channel per filter (out_channels)"
-        elif got[2:] == (28, 28):
+        elif spatial == _sizes(CONV_KERNEL, 1):
             hint = "that is stride 1: with stride 2 the window moves 2 pixels at a time"
-        elif got[2:] == (13, 13):
-            hint = "one window is missing: the +1 of H_out = floor((H - k) / stride) + 1 counts the first window"
-        elif got[2:] in ((13.5, 13.5), (14.5, 14.5)):
+        elif spatial == _sizes(CONV_KERNEL[::-1], CONV_STRIDE):
+            hint = "kernel_size=(5, 3) means kH = 5 (rows), kW = 3 (columns): the height comes first"
+        elif spatial == _sizes(CONV_KERNEL, CONV_STRIDE, plus_one=0):
+            hint = "one window is missing per axis: the +1 counts the first window"
+        elif spatial == _sizes(CONV_KERNEL, CONV_STRIDE, "none"):
             hint = "sizes are whole numbers: round the division down, then add 1"
-        elif got[2:] in ((15, 15), (16, 16)):
+        elif spatial == _sizes(CONV_KERNEL, CONV_STRIDE, "ceil"):
             hint = "round down: a window that would stick out of the image is not computed"
+        elif spatial is not None and spatial[::-1] == (h, w):
+            hint = "height and width are swapped: the input is (N, C, H, W) with H = 33"
         else:
-            hint = "H_out = floor((H - k) / stride) + 1"
+            hint = "work out each axis on its own: H_out from H and kH, W_out from W and kW"
         raise CheckFailed(f"out_shape is {got}, which is not right: {hint}")
     maps = num_feature_maps
     if isinstance(maps, float) and maps.is_integer():
@@ -159,11 +178,13 @@ def check_conv_answers(out_shape: Any, num_feature_maps: Any, weight_shape: Any)
                           + hints.get(maps, "one feature map per filter"))
     got_w = _shape(weight_shape, "weight_shape")
     if got_w != CONV_WEIGHT_SHAPE:
-        if got_w == (6, 5, 5):
+        if got_w == (6, 5, 3):
             hint = "each filter has as many channels as its input: (out_channels, in_channels, kH, kW)"
-        elif got_w == (3, 6, 5, 5):
+        elif got_w == (3, 6, 5, 3):
             hint = "PyTorch stores the filters first: (out_channels, in_channels, kH, kW)"
-        elif got_w == (5, 5, 3, 6):
+        elif got_w == (6, 3, 3, 5):
+            hint = "kernel_size=(5, 3) is (kH, kW): the height comes first"
+        elif got_w == (5, 3, 3, 6):
             hint = "that is TensorFlow/Keras' (kH, kW, in, out) layout; PyTorch's is (out, in, kH, kW)"
         else:
             hint = "nn.Conv2d.weight has shape (out_channels, in_channels / groups, kH, kW)"
@@ -222,6 +243,22 @@ def _dx_with(dout: np.ndarray, k: np.ndarray) -> np.ndarray:
     return dx
 
 
+def _factor_hint(got: np.ndarray, ref: np.ndarray) -> str | None:
+    """'off by a factor of 2' when got is a constant multiple of ref (the factor is the learner's error)."""
+    if not np.any(ref):
+        return None
+    ratio = float((got * ref).sum() / (ref * ref).sum())
+    if abs(ratio - 1) > 1e-6 and np.allclose(got, ratio * ref):
+        return f"the values are off by a constant factor of {ratio:.3g}: something is counted too often or too rarely"
+    return None
+
+
+def _where_hint(got: np.ndarray, ref: np.ndarray, name: str, what: str) -> str:
+    wrong = ~np.isclose(got, ref)
+    return (f"{int(wrong.sum())} of {wrong.size} {what} of {name} are wrong, the first at index "
+            f"{tuple(int(v) for v in np.argwhere(wrong)[0])}: follow one such entry through the forward pass")
+
+
 def check_conv2d_backward(fn: Callable[..., Any], hidden: bool = False) -> None:
     """``fn(dout, x, w) -> (dx, dw, db)``: the backward pass of ``out = F.conv2d(x, w, b)``
     (stride 1, no padding). ``x: (N, C, H, W), w: (F, C, kH, kW), dout: (N, F, H_out, W_out)``.
@@ -269,7 +306,7 @@ def check_conv2d_backward(fn: Callable[..., Any], hidden: bool = False) -> None:
             if np.allclose(db, dout[0].sum(axis=(1, 2))):
                 hint = "db is summed over the positions of the first image only: sum over the batch too"
             else:
-                hint = "each bias b[f] is added to every output of map f: db[f] = sum of dout[:, f]"
+                hint = _factor_hint(db, ref_db) or "which outputs did the bias b[f] contribute to?"
             raise CheckFailed(f"db is wrong ({desc}): {hint}")
         if errors["dw"] >= 1e-7:
             if np.allclose(dw * x.shape[0], ref_dw) or np.allclose(
@@ -278,7 +315,7 @@ def check_conv2d_backward(fn: Callable[..., Any], hidden: bool = False) -> None:
             elif np.allclose(dw, ref_dw[:, :, ::-1, ::-1]):
                 hint = "dw is flipped: dw[f, c, u, v] pairs dout[n, f, i, j] with x[n, c, i + u, j + v]"
             else:
-                hint = "weight (f, c, u, v) multiplied x[n, c, i + u, j + v] for every output (n, f, i, j)"
+                hint = _factor_hint(dw, ref_dw) or _where_hint(dw, ref_dw, "dw", "weights")
             raise CheckFailed(f"dw is wrong ({desc}): {hint}")
         if errors["dx"] >= 1e-7:
             if np.allclose(dx, _dx_with(dout, w[:, :, ::-1, ::-1])):
@@ -287,12 +324,17 @@ def check_conv2d_backward(fn: Callable[..., Any], hidden: bool = False) -> None:
             elif np.allclose(dx[:, :, : dout.shape[2], : dout.shape[3]], dout.sum(axis=1, keepdims=True)):
                 hint = "dx needs the weights: each input pixel gets dout times the weight that multiplied it"
             else:
-                hint = ("every input pixel collects a contribution from each output whose window covers it: "
-                        "add dout[n, f, i, j] * w[f, :, u, v] to dx[n, :, i + u, j + v]")
+                kh, kw = w.shape[2:]
+                inner = (slice(None), slice(None), slice(kh - 1, x.shape[2] - kh + 1), slice(kw - 1, x.shape[3] - kw + 1))
+                if dx[inner].size and np.allclose(dx[inner], ref_dx[inner]):
+                    hint = ("dx is right in the interior but wrong near the border: border pixels lie in fewer "
+                            "windows; does your loop reach every window that covers them?")
+                else:
+                    hint = _factor_hint(dx, ref_dx) or _where_hint(dx, ref_dx, "dx", "pixels")
             raise CheckFailed(f"dx is wrong ({desc}): {hint}")
     passed("conv2d_backward")
-    print("why: the backward pass of a convolution is again a convolution: dw correlates the input with "
-          "dout, dx is a full convolution of dout with the kernel (flipped, as seen from dx).")
+    print("why: the backward pass of a convolution is again a convolution: dw is the cross-correlation of "
+          "the input with dout, dx the full cross-correlation of dout with the kernel rotated by 180 degrees.")
 
 
 protect(globals())

@@ -3,7 +3,8 @@ counts, receptive fields).
 
 Each check recomputes the right answer and, when the learner's answer is wrong, tries
 the typical wrong formulas one by one to name the mistake (stride ignored, padding
-counted on one side only, dilation ignored, no floor, ...).
+counted on one side only, dilation ignored, no floor, ...). No message names the
+expected value: it says what the learner's answer implies and which mistake it looks like.
 """
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ import math
 import numbers
 from typing import Any, Callable
 
-from .core import NOT_IMPLEMENTED, CheckFailed, check_cases, expect_true, passed, protect
+from ..shapes import receptive_field
+from .core import NOT_IMPLEMENTED, CheckFailed, expect_true, passed, protect
 
 NOT_SET = ("{what} is not implemented yet: replace the `...` (and the `raise NotImplementedError()` line) "
            "with your answer and run the cell again.")
@@ -81,7 +83,8 @@ def _diagnose_conv(args: tuple, kwargs: dict, got: Any, expected: int) -> str | 
             continue
         if value != expected and isinstance(got, numbers.Real) and math.isclose(got, value):
             return hint
-    return "compare with floor((n + 2*p - d*(k - 1) - 1) / s) + 1 from the nn.Conv2d docs"
+    return ("check each term against the nn.Conv2d docs' formula: the padding, the kernel's span, "
+            "the stride, the floor and the first window")
 
 
 def check_conv_output_size(fn: Callable[..., Any], hidden: bool = False) -> None:
@@ -92,10 +95,100 @@ def check_conv_output_size(fn: Callable[..., Any], hidden: bool = False) -> None
     """
     if not callable(fn):
         raise CheckFailed(f"conv_output_size should be a function, got {type(fn).__name__}")
-    cases = _CONV_CASES + (_CONV_HIDDEN if hidden else [])
-    check_cases(fn, [(c, {}, conv_out(*c)) for c in cases], "conv_output_size",
-                diagnose=_diagnose_conv, compare=lambda got, exp: _is_int(got) and got == exp)
+    for case in _CONV_CASES + (_CONV_HIDDEN if hidden else []):
+        expected = conv_out(*case)
+        got = _call(fn, "conv_output_size", case)
+        if not (_is_int(got) and got == expected):
+            n, k, s, p, d = case
+            raise CheckFailed(f"conv_output_size(n={n}, k={k}, s={s}, p={p}, d={d}) returned {got!r}, which is not "
+                              f"the size nn.Conv2d gives: " + _diagnose_conv(case, {}, got, expected))
     passed("conv_output_size")
+
+
+def _call(fn: Callable[..., Any], what: str, args: tuple) -> Any:
+    from .core import plain
+
+    try:
+        return plain(fn(*args))
+    except NotImplementedError:
+        raise CheckFailed(NOT_IMPLEMENTED.format(what=what)) from None
+    except Exception as err:  # a learner's bug: report it as feedback
+        raise CheckFailed(f"{what}{args} raised {type(err).__name__}: {err}") from None
+
+
+# ---------------------------------------------------------------- exercise 1: the padding for a size
+# (n, k, n_out, s, d) -> the smallest padding p >= 0 with conv_out(n, k, s, p, d) == n_out, or None.
+_PAD_CASES = [
+    (28, 5, 28, 1, 1),     # "same" for a 5x5 kernel
+    (32, 3, 16, 2, 1),     # a stride-2 3x3 that halves the size
+    (10, 3, 9, 1, 1),      # impossible: 2p would have to be odd
+    (9, 3, 9, 1, 2),       # dilation 2: the kernel spans 5
+    (10, 3, 6, 1, 1),      # impossible: even p = 0 gives more
+    (224, 7, 112, 2, 1),   # a 7x7 stride-2 stem
+]
+_PAD_HIDDEN = [(13, 4, 13, 1, 1), (6, 2, 3, 2, 1), (8, 3, 5, 2, 1), (5, 5, 1, 1, 1), (20, 3, 7, 3, 2),
+               (15, 3, 15, 1, 3), (31, 5, 10, 3, 1), (10, 3, 4, 3, 1)]   # the last: p = 1 and 2 both work
+
+
+def padding_for_reference(n: int, k: int, n_out: int, s: int = 1, d: int = 1) -> int | None:
+    """The smallest p >= 0 with ``conv_out(n, k, s, p, d) == n_out``, or None (by trying every p)."""
+    for p in range(0, n_out * s + d * k + 1):
+        if d * (k - 1) + 1 <= n + 2 * p and conv_out(n, k, s, p, d) == n_out:
+            return p
+    return None
+
+
+def _diagnose_padding(case: tuple, got: Any, expected: int | None) -> str:
+    n, k, n_out, s, d = case
+    if got is None:
+        return ("there is a padding that gives this output size: look for the smallest p >= 0 with "
+                "floor((n + 2p - d(k-1) - 1) / s) + 1 == n_out")
+    if isinstance(got, float) and not got.is_integer():
+        return "padding is a whole number of pixels: a p with a fraction does not exist (round, then check)"
+    if isinstance(got, float) and expected is not None and got == expected:
+        return "a whole number, but a float: return an int (`/` gives floats; use // or int())"
+    if not _is_int(got) and not (isinstance(got, float) and got.is_integer()):
+        return "return an int (the padding on each side) or None"
+    got = int(got)
+    if got < 0:
+        return "a padding cannot be negative: when even p = 0 gives a larger output, no padding works"
+    span = d * (k - 1) + 1
+    if span > n + 2 * got:
+        return f"with padding {got} the kernel (spanning {span} pixels) does not even fit"
+    size = conv_out(n, k, s, got, d)
+    if size == n_out:
+        return (f"padding {got} gives the right size, but a smaller padding does too: the floor of the "
+                "division by the stride lets several paddings give the same size; return the smallest")
+    hint = f"with padding {got} the output has size {size}, not {n_out}"
+    if got == k // 2 and (s != 1 or n_out != n):
+        hint += ": k // 2 is the 'same' rule, for stride 1 and n_out = n only"
+    elif d > 1 and k + 2 * got <= n + 2 * got and conv_out(n, k, s, got, 1) == n_out:
+        hint += ": the dilation seems to be ignored (the kernel spans d*(k-1) + 1 pixels)"
+    elif s > 1 and (n + 2 * got - span) + 1 == n_out:
+        hint += ": the stride seems to be ignored"
+    elif expected is None:
+        hint += "; check whether any whole-number padding gives exactly that size"
+    else:
+        hint += "; solve the output-size formula for p, round to a whole number and check the result"
+    return hint
+
+
+def check_padding_for(fn: Callable[..., Any], hidden: bool = False) -> None:
+    """``fn(n, k, n_out, s, d)``: the smallest padding ``p >= 0`` for which ``nn.Conv2d`` (kernel ``k``,
+    stride ``s``, dilation ``d``) turns size ``n`` into ``n_out``, or ``None`` if no padding does."""
+    if not callable(fn):
+        raise CheckFailed(f"padding_for should be a function, got {type(fn).__name__}")
+    for case in _PAD_CASES + (_PAD_HIDDEN if hidden else []):
+        expected = padding_for_reference(*case)
+        got = _call(fn, "padding_for", case)
+        right = got is None if expected is None else (_is_int(got) and got == expected)
+        if not right:
+            n, k, n_out, s, d = case
+            raise CheckFailed(f"padding_for(n={n}, k={k}, n_out={n_out}, s={s}, d={d}) returned {got!r}: "
+                              + _diagnose_padding(case, got, expected))
+    passed("padding_for")
+    print("why: the floor in the size formula makes the answer a range of paddings for strides > 1, "
+          "and for stride 1 it exists only when n_out - n + k_eff - 1 is even.")
 
 
 def _answer_int(answer: Any, what: str) -> int:
@@ -125,8 +218,9 @@ def check_conv_params(params_plain: Any, params_grouped: Any) -> None:
         weights + _C_IN * _C_OUT: f"one bias per filter: C_out = {_C_OUT} biases",
     }
     if plain != PARAMS_PLAIN:
-        raise CheckFailed(f"params_plain is {plain:,}, expected {PARAMS_PLAIN:,}: " + plain_hints.get(
-            plain, "use k*k*C_in*C_out + C_out and check it with count_params(nn.Conv2d(32, 96, 5))"))
+        raise CheckFailed(f"params_plain is {plain:,}, which is not right: " + plain_hints.get(
+            plain, "count the weights of one filter (one k x k slice per input channel), times the number "
+                   "of filters, plus one bias per filter"))
     grouped = _answer_int(params_grouped, "params_grouped")
     grouped_hints = {
         PARAMS_PLAIN: f"groups={_GROUPS} is ignored: each filter sees only C_in/groups = {_C_IN // _GROUPS} input channels",
@@ -138,59 +232,62 @@ def check_conv_params(params_plain: Any, params_grouped: Any) -> None:
             f"each filter has {_C_IN // _GROUPS} input slices, and there are {_C_OUT} filters in all",
     }
     if grouped != PARAMS_GROUPED:
-        raise CheckFailed(f"params_grouped is {grouped:,}, expected {PARAMS_GROUPED:,}: " + grouped_hints.get(
-            grouped, "weights are k*k*(C_in/groups)*C_out, plus C_out biases"))
+        raise CheckFailed(f"params_grouped is {grouped:,}, which is not right: " + grouped_hints.get(
+            grouped, "each filter now has C_in/groups input slices; the number of filters and of biases "
+                     "does not change"))
     passed("conv parameter counts")
 
 
-# conv3 -> maxpool2 -> conv3 -> maxpool2 -> conv3 (all stride 1 convs, pools stride 2).
-RF_LAYERS = [(3, 1), (2, 2), (3, 1), (2, 2), (3, 1)]
+# conv3 -> maxpool3 (stride 2) -> conv3 -> maxpool2 (stride 2) -> conv3 with dilation 2.
+# (kind, kernel, stride, dilation)
+RF_LAYERS = [("conv", 3, 1, 1), ("pool", 3, 2, 1), ("conv", 3, 1, 1), ("pool", 2, 2, 1), ("conv", 3, 1, 2)]
 
 
-def _rf(layers: list[tuple[int, int]], mode: str = "right") -> int:
+def _rf(layers: list[tuple[str, int, int, int]], mode: str = "right") -> int:
+    """The receptive field by the rule of notebook 03, or by one of its typical misreadings."""
     size, jump = 1, 1
-    for k, s in layers:
+    for kind, k, s, d in layers:
+        k_eff = {"no_dilation": k, "d_times_k": d * k}.get(mode, d * (k - 1) + 1)
+        if mode == "no_pool" and kind == "pool":
+            continue
+        if mode == "late_jump":
+            jump *= s
         if mode == "no_jump":
-            size += k - 1
-        elif mode == "no_pool":
-            size += (k - 1) * jump if s == 1 else 0
-            continue
-        elif mode == "pool_no_size":
-            size += (k - 1) * jump if s == 1 else 0
+            size += k_eff - 1
+        elif not (mode == "pool_no_size" and kind == "pool"):
+            size += (k_eff - 1) * jump
+        if mode != "late_jump":
             jump *= s
-            continue
-        elif mode == "late_jump":
-            jump *= s
-            size += (k - 1) * jump
-            continue
-        else:
-            size += (k - 1) * jump
-        jump *= s
     return size
 
 
-RF_EXPECTED = _rf(RF_LAYERS)   # 18
+RF_EXPECTED = _rf(RF_LAYERS)   # the same as cnnlib.shapes.receptive_field (tested)
+_RF_HINTS = [
+    ("no_jump", "after a stride-2 layer one step of the kernel moves 2 input pixels (4 after two): "
+                "add (k_eff - 1) * jump, with jump = product of the strides so far"),
+    ("no_pool", "the pooling layers are ignored: a pooling window widens the field too, and its stride "
+                "multiplies every later step"),
+    ("pool_no_size", "a pooling window also widens the field, by (k - 1) * jump"),
+    ("late_jump", "use the jump from *before* the layer: a layer's own stride only affects the layers after it"),
+    ("no_dilation", "the dilation seems to be ignored: a dilated 3x3 kernel spans k_eff = d(k-1) + 1 pixels"),
+    ("d_times_k", "a dilated kernel spans d(k-1) + 1 pixels, not d*k (the gaps lie only between taps)"),
+]
 
 
 def check_receptive_field(answer: Any) -> None:
-    """Receptive field of conv3 -> maxpool2 -> conv3 -> maxpool2 -> conv3 (one side, in pixels)."""
+    """Receptive field (one side, in input pixels) of conv3 -> maxpool3/2 -> conv3 -> maxpool2/2 ->
+    conv3 with dilation 2."""
     got = _answer_int(answer, "rf")
     if got == RF_EXPECTED:
         passed("receptive field")
+        print("why: every stride multiplies the jump, so a late layer, and a dilated one most of all, "
+              "widens the field by many input pixels per tap.")
         return
-    hints = {
-        _rf(RF_LAYERS, "no_jump"): "after a stride-2 layer one step of the kernel moves 2 input pixels "
-                                   "(4 after two): add (k - 1) * jump, with jump = product of the strides so far",
-        _rf(RF_LAYERS, "no_pool"): "the pooling layers are ignored: a 2x2 pooling window widens the field too, "
-                                   "and its stride doubles every later step",
-        _rf(RF_LAYERS, "pool_no_size"): "a 2x2 pooling window also widens the field by (2 - 1) * jump",
-        _rf(RF_LAYERS, "late_jump"): "use the jump from *before* the layer: a layer's own stride only "
-                                     "affects the layers after it",
-        sum(k for k, _ in RF_LAYERS): "receptive fields do not just add kernel sizes: add (k - 1) * jump per layer",
-    }
-    raise CheckFailed(f"rf is {got}, expected {RF_EXPECTED}: " + hints.get(
-        got, "start from size 1, jump 1; per layer: size += (k - 1) * jump, then jump *= stride; "
-             "check with cnnlib.shapes.receptive_field"))
+    hints = [hint for mode, hint in _RF_HINTS if _rf(RF_LAYERS, mode) == got]
+    if got == sum(k for _, k, _, _ in RF_LAYERS) or got == sum(d * (k - 1) + 1 for _, k, _, d in RF_LAYERS):
+        hints.append("receptive fields do not just add kernel sizes: add (k_eff - 1) * jump per layer")
+    raise CheckFailed(f"rf is {got}, which is not right: " + (" -- or: ".join(hints) if hints else
+                      "start from size 1, jump 1; per layer: size += (k_eff - 1) * jump, then jump *= stride"))
 
 
 protect(globals())

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from .autograde import DEFAULT_NOTEBOOK_TIMEOUT, DEFAULT_TIMEOUT, grade
-from .sandbox import DEFAULT_MEMORY_GB, SandboxUnavailable
+from .sandbox import DEFAULT_MAX_PROCESSES, DEFAULT_MEMORY_GB, SandboxUnavailable
 from .release import ROOT, SOURCE_DIR, RefuseOverwrite, release
 
 
@@ -33,6 +33,8 @@ def parser() -> argparse.ArgumentParser:
                     help="run each kernel in bubblewrap: auto (warn loudly without it), require, off")
     gr.add_argument("--memory-gb", type=float, default=DEFAULT_MEMORY_GB,
                     help=f"memory limit of each kernel in the sandbox (default: {DEFAULT_MEMORY_GB:g})")
+    gr.add_argument("--max-processes", type=int, default=DEFAULT_MAX_PROCESSES,
+                    help=f"processes (threads included) each kernel may run in the sandbox (default: {DEFAULT_MAX_PROCESSES})")
     gr.add_argument("--notebooks", nargs="+", metavar="NN", help="grade only these notebooks (names or numbers)")
     gr.add_argument("--force", action="store_true", help="write into an output folder that holds files")
     return ap
@@ -47,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             grade(args.submissions, args.out, args.source, timeout=args.timeout, force=args.force,
                   notebooks=args.notebooks, notebook_timeout=args.notebook_timeout,
-                  sandbox=args.sandbox, memory_gb=args.memory_gb)
+                  sandbox=args.sandbox, memory_gb=args.memory_gb, max_processes=args.max_processes)
     except RefuseOverwrite as exc:
         print(f"refusing to overwrite: {exc}", file=sys.stderr)
         return 1

@@ -16,7 +16,12 @@ submission cannot stop the others:
    then reported as "grader error", never as the student's zero), then ``IgnorePattern``
    (Python warnings on stderr cost no points) and ``LimitOutputSize`` (lines and characters);
 4. each grade cell is scored with ``nbgrader.utils.determine_grade``: a check cell with an
-   error scores 0, one without gets its points; explain answers need grading by hand.
+   error scores 0, one without gets its points; explain answers need grading by hand;
+5. a check cell that passed in the student's kernel is decided once more outside it
+   (:mod:`cnnlib.grading.replay`): a follow-up cell sends the answers back as plain data, and
+   a trusted process runs the real check on them; the cell keeps its points only if that
+   passes too. A solution cell that uses the course's reference code (``cnnlib.ops``,
+   ``cnnlib.checks``, ``cnnlib.kernels``) is flagged in the feedback, not zeroed.
 
 A kernel that dies (``os._exit``, a segfault) or stops answering (an interrupt that does
 not stop it) ends that notebook's run: the cells that ran are graded, the rest score 0 as
@@ -25,6 +30,7 @@ not stop it) ends that notebook's run: the cells that ran are graded, the rest s
 from __future__ import annotations
 
 import copy
+import json
 import os
 import re
 import sqlite3
@@ -35,7 +41,7 @@ import uuid
 from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 import nbformat
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
@@ -57,8 +63,9 @@ from traitlets import Integer, List, Unicode
 from traitlets.config import Config
 import zmq
 
+from . import replay
 from .release import ROOT, SOURCE_DIR, RefuseOverwrite, grader_version, numbered_notebooks
-from .sandbox import DEFAULT_MEMORY_GB, Sandbox, prepare_datasets, remove_tree
+from .sandbox import DEFAULT_MAX_PROCESSES, DEFAULT_MEMORY_GB, Sandbox, prepare_datasets, remove_tree
 
 ASSIGNMENT = "course"
 DEFAULT_TIMEOUT = 60
@@ -207,6 +214,8 @@ class Course:
         self.paths = {Path(p).stem: Path(p) for p in sources}
         self.versions: dict[str, NotebookNode] = {}
         self.exercises: dict[str, list[Exercise]] = {}
+        self.check_calls: dict[str, dict[str, list[replay.CheckCall]]] = {}
+        self.reference_rules: dict[str, dict[str, tuple[tuple[str, ...], tuple[str, ...]]]] = {}
         # A new gradebook stamps its schema version by running ``alembic heads`` (seconds
         # of start-up, and it needs the venv on PATH). This gradebook lives for one run and
         # is never migrated: creating the (empty) stamp table first makes nbgrader skip it.
@@ -220,6 +229,17 @@ class Course:
             SaveCells().preprocess(nb, self.resources(name))
             self.versions[name] = nb
             self.exercises[name] = exercises(nb)
+            self.check_calls[name], self.reference_rules[name] = {}, {}
+            for cell in nb.cells:
+                meta = cell.metadata.get("nbgrader", {})
+                if meta.get("grade") and cell.cell_type == "code":
+                    self.check_calls[name][meta["grade_id"]] = replay.check_calls(cell.source)
+                if meta.get("solution") and cell.cell_type == "code":
+                    # the source's (never the submission's) metadata may change what counts as
+                    # the reference: {"cnnlib": {"reference": {"allowed": [...], "forbidden": [...]}}}
+                    rule = cell.metadata.get("cnnlib", {}).get("reference", {})
+                    self.reference_rules[name][meta["grade_id"]] = (
+                        tuple(replay.REFERENCE_MODULES) + tuple(rule.get("forbidden", ())), tuple(rule.get("allowed", ())))
 
     def resources(self, notebook: str, student: str = "") -> dict:
         return {
@@ -353,7 +373,48 @@ def execute(nb: NotebookNode, resources: dict, timeout: int = DEFAULT_TIMEOUT,
     at = started[0]
     if at < 0:
         return 0, f"{what} while starting the kernel; no cell ran"
-    return at, f"{what} while running cell {at + 1} (`{_first_line(nb.cells[at])}`); the cells after it did not run"
+    number = sum(1 for c in nb.cells[:at] if REPLAY_KEY not in c.get("metadata", {}))
+    if REPLAY_KEY in nb.cells[at].get("metadata", {}):
+        return at, f"{what} while the grader re-checked cell {number}; the cells after it did not run"
+    return at, f"{what} while running cell {number + 1} (`{_first_line(nb.cells[at])}`); the cells after it did not run"
+
+
+REPLAY_KEY = "cnnlib_replay"  # metadata of the grader's follow-up cells (a random token per run)
+TIMED_OUT = "timed out"  # a follow-up cell that hit the per-cell limit
+
+
+def _add_recorders(nb: NotebookNode, calls: dict[str, list[replay.CheckCall]]) -> str:
+    """Insert after each check cell with ``check_*`` calls the follow-up cell that sends its
+    answers back as plain data; returns the run's token that marks these cells. Cells of the
+    submission that carry the marker (a forgery) lose it first."""
+    token = uuid.uuid4().hex
+    for cell in nb.cells:
+        cell.get("metadata", {}).pop(REPLAY_KEY, None)
+    for i in reversed(range(len(nb.cells))):
+        grade_id = nb.cells[i].get("metadata", {}).get("nbgrader", {}).get("grade_id")
+        if nb.cells[i].cell_type == "code" and calls.get(grade_id):
+            cell = nbformat.v4.new_code_cell(replay.recorder_source(calls[grade_id]),
+                                             metadata={REPLAY_KEY: {"token": token, "grade_id": grade_id}})
+            if nb.get("nbformat_minor", 0) < 5:
+                cell.pop("id", None)
+            nb.cells.insert(i + 1, cell)
+    return token
+
+
+def _take_recorders(nb: NotebookNode, token: str, stopped_at: int) -> tuple[dict[str, Any], int]:
+    """Remove the follow-up cells again; ``({grade_id: what it sent}, stopped_at)`` with
+    ``stopped_at`` counted in the cells that remain."""
+    sent, kept, stop = {}, [], stopped_at
+    for i, cell in enumerate(nb.cells):
+        mark = cell.get("metadata", {}).get(REPLAY_KEY)
+        if isinstance(mark, dict) and mark.get("token") == token:
+            sent[mark["grade_id"]] = TIMED_OUT if _timed_out(cell) else replay.payload(cell)
+            if i < stopped_at:
+                stop -= 1
+        else:
+            kept.append(cell)
+    nb.cells = kept
+    return sent, stop
 
 
 def _slow_lesson_cell(nb: NotebookNode, lesson: set[str]) -> int | None:
@@ -377,6 +438,7 @@ class _Run:
     note: str
     timeout: int
     slow_lesson: int | None = None  # a lesson cell that hit the per-cell limit, retried
+    trusted: dict[str, tuple[bool | None, str]] = field(default_factory=dict)  # grade_id: trusted re-run
 
     def __post_init__(self) -> None:
         self.index = {c.metadata["nbgrader"]["grade_id"]: i for i, c in enumerate(self.nb.cells)
@@ -415,6 +477,11 @@ def _score(ex: Exercise, run: _Run) -> tuple[float | None, str, str]:
     except ValueError as exc:  # e.g. an output claiming more points than the cell is worth
         return 0.0, ERROR, f"the check cell's output could not be graded ({exc}); was it tampered with?"
     errors = _errors(cell)
+    verdict, why = run.trusted.get(ex.grade_id, (None, ""))
+    if not errors and points and verdict is False:
+        return 0.0, FAILED, f"the grader ran this check again outside your kernel, on your answers, and it failed: {why}"
+    if not errors and points and verdict == GRADER_ERROR:
+        return None, GRADER_ERROR, f"the grader could not re-run this check outside the kernel ({why}): regrade"
     if not errors and points == ex.max_points:
         return points, PASSED, ""
     message = _error_message(errors[0]) if errors else "".join(
@@ -439,11 +506,87 @@ def _score(ex: Exercise, run: _Run) -> tuple[float | None, str, str]:
     return points, (FAILED if name in ("CheckFailed", "AssertionError") else ERROR), message
 
 
+def _trusted_verdicts(run: _Run, exs: list[Exercise], calls: dict[str, list[replay.CheckCall]],
+                      sent: dict[str, Any], checker: replay.TrustedChecker | None, sandbox: Sandbox | None,
+                      timeout: int) -> dict[str, tuple[bool | None | str, str]]:
+    """``{grade_id: (verdict, message)}`` of the trusted re-run for every check cell that
+    passed in the kernel and has ``check_*`` calls: ``True``, ``False`` (with the check's
+    message), ``None`` (not re-verifiable: a class argument) or ``GRADER_ERROR``."""
+    items, owners = [], []
+    verdicts_early: dict[str, tuple[bool | None | str, str]] = {}
+    for ex in exs:
+        cell = run.cell(ex.grade_id)
+        if ex.manual or not calls.get(ex.grade_id) or cell is None or _errors(cell):
+            continue
+        if run.index[ex.grade_id] >= run.stopped_at:
+            continue
+        got = sent.get(ex.grade_id)
+        if got == TIMED_OUT:  # no points given or taken (the student's code may be slow on purpose)
+            verdicts_early[ex.grade_id] = (GRADER_ERROR, (
+                f"the grader's follow-up cell, which sends your answers out of the kernel, did not finish within the "
+                f"{run.timeout} s limit per cell: regrade with a larger limit (make grade TIMEOUT=...)"))
+            continue
+        for k, call in enumerate(calls[ex.grade_id]):
+            items.append((call, got[k] if isinstance(got, list) and k < len(got) else None))
+            owners.append(ex.grade_id)
+    if not items:
+        return verdicts_early
+    for k, (call, got) in enumerate(items):  # no more than a check's inputs and outputs need
+        if got is not None and len(json.dumps(got)) > replay.MAX_PAYLOAD:
+            items[k] = (call, {"error": "the answers your kernel sent back are too large to be checked"})
+    own = checker is None
+    if own:
+        checker = replay.TrustedChecker(sandbox.lib if sandbox is not None and sandbox.enabled else None)
+    checker.timeout = 60.0 + timeout * len(items)
+    try:
+        answers = checker.verify(items)
+    except RuntimeError as exc:
+        return {**verdicts_early, **{g: (GRADER_ERROR, str(exc)) for g in owners}}
+    finally:
+        if own:
+            checker.close()
+    per_cell: dict[str, list[tuple[bool | None | str, str]]] = {}
+    for grade_id, (_, got), (ok, message) in zip(owners, items, answers):
+        if got is None:
+            ok, message = False, ("the check's answers did not come back from your kernel: was the check cell, or the "
+                                  "cell the grader runs after it, changed (e.g. by an input transformer)?")
+        per_cell.setdefault(grade_id, []).append((ok, message))
+    verdicts = dict(verdicts_early)
+    for grade_id, results in per_cell.items():
+        failed = [m for ok, m in results if ok is False]
+        broken = [m for ok, m in results if ok == replay.GRADER_ERROR_MARK]
+        if failed:
+            verdicts[grade_id] = (False, failed[0])
+        elif broken:
+            verdicts[grade_id] = (GRADER_ERROR, broken[0])
+        elif all(ok is None for ok, _ in results):  # e.g. a class argument: the kernel's verdict stands
+            verdicts[grade_id] = (None, results[0][1])
+        else:
+            verdicts[grade_id] = (True, "")
+    return verdicts
+
+
+def _reference_flags(ex: Exercise, run: _Run, rules: dict[str, tuple[tuple[str, ...], tuple[str, ...]]]) -> list[str]:
+    """The reference modules (or functions) the exercise's solution cells use."""
+    found: list[str] = []
+    for grade_id in ex.solutions:
+        cell = run.cell(grade_id)
+        if cell is None or cell.cell_type != "code" or _unchanged(cell):
+            continue
+        forbidden, allowed = rules.get(grade_id, (replay.REFERENCE_MODULES, ()))
+        found += [f for f in replay.reference_use(cell.source, forbidden, allowed) if f not in found]
+    return found
+
+
 def grade_notebook(path: Path, student: str, course: Course, notebook: str | None = None,
                    timeout: int = DEFAULT_TIMEOUT,
                    notebook_timeout: float = DEFAULT_NOTEBOOK_TIMEOUT,
-                   sandbox: Sandbox | None = None) -> NotebookResult:
+                   sandbox: Sandbox | None = None,
+                   checker: replay.TrustedChecker | None = None) -> NotebookResult:
     """Grade one submitted notebook against the course's source notebook of the same name.
+
+    The check cells that passed are run once more by ``checker`` (a trusted process, see
+    :mod:`cnnlib.grading.replay`; one is started for this notebook if none is given).
 
     A lesson cell (not an exercise) that hits the per-cell limit is the machine's fault,
     not the student's: the notebook is run once more with twice the limit, and if that
@@ -466,22 +609,32 @@ def grade_notebook(path: Path, student: str, course: Course, notebook: str | Non
                   for e in exs]
         return NotebookResult(student, notebook, grades, None, message, time.perf_counter() - start)
 
+    calls = course.check_calls.get(notebook, {})
+    token = _add_recorders(nb, calls)
     fresh = copy.deepcopy(nb)
     lesson = {c.source for c in course.versions[notebook].cells
               if c.cell_type == "code" and "nbgrader" not in c.get("metadata", {})}
     stopped_at, note = execute(nb, resources, timeout, notebook_timeout, sandbox)
+    sent, stopped_at = _take_recorders(nb, token, stopped_at)
     slow = _slow_lesson_cell(nb, lesson)
     if slow is not None:  # the machine's fault, not the student's: once more, twice the limit
         timeout *= 2
         nb = copy.deepcopy(fresh)
         stopped_at, note = execute(nb, resources, timeout, notebook_timeout, sandbox)
+        sent, stopped_at = _take_recorders(nb, token, stopped_at)
         slow = _slow_lesson_cell(nb, lesson)
     for pp in (IgnorePattern(pattern=STDERR_IGNORED, enabled=True), LimitOutputSize()):
         nb, resources = pp.preprocess(nb, resources)
     run = _Run(nb, submitted, stopped_at, note, timeout, slow)
+    run.trusted = _trusted_verdicts(run, exs, calls, sent, checker, sandbox, timeout)
     grades = []
+    rules = course.reference_rules.get(notebook, {})
     for ex in exs:
         points, status, message = _score(ex, run)
+        flags = [] if ex.manual else _reference_flags(ex, run, rules)
+        if flags:
+            message = (f"flagged for the instructor: your solution uses {', '.join(flags)}, the course's reference "
+                       f"code, instead of implementing it" + (f"; {message}" if message else ""))
         answer = run.cell(ex.grade_id).source if status == MANUAL else ""
         grades.append(Grade(student, notebook, ex.grade_id, points, ex.max_points, status, message, ex.title,
                             answer, ex.manual))
@@ -541,7 +694,7 @@ def grade(submissions: Path, out: Path | None = None, source_dir: Path = SOURCE_
           timeout: int = DEFAULT_TIMEOUT, force: bool = False,
           notebooks: Sequence[str] | None = None, log=sys.stdout,
           notebook_timeout: float = DEFAULT_NOTEBOOK_TIMEOUT, sandbox: str = "auto",
-          memory_gb: float = DEFAULT_MEMORY_GB) -> GradingRun:
+          memory_gb: float = DEFAULT_MEMORY_GB, max_processes: int = DEFAULT_MAX_PROCESSES) -> GradingRun:
     """Grade every ``<submissions>/<student>/<NN_topic>.ipynb``; write the CSV and feedback.
 
     Writes ``<out>/grades.csv``, ``<out>/feedback/<student>/<NN_topic>.md`` and the notebooks
@@ -554,7 +707,8 @@ def grade(submissions: Path, out: Path | None = None, source_dir: Path = SOURCE_
     a run that is killed keeps the grades it had.
 
     ``sandbox`` (``"auto"``, ``"require"`` or ``"off"``) runs each kernel in bubblewrap
-    (see :mod:`cnnlib.grading.sandbox`) with at most ``memory_gb`` of memory.
+    (see :mod:`cnnlib.grading.sandbox`) with at most ``memory_gb`` of memory per process and
+    ``max_processes`` processes (threads included).
     """
     from .report import write_csv, write_feedback, write_notebook
 
@@ -588,11 +742,12 @@ def grade(submissions: Path, out: Path | None = None, source_dir: Path = SOURCE_
     out.mkdir(parents=True, exist_ok=True)
     from ..data import data_root
 
-    box = Sandbox(sandbox, data_dir=data_root(), memory_gb=memory_gb,
+    box = Sandbox(sandbox, data_dir=data_root(), memory_gb=memory_gb, max_processes=max_processes,
                   hidden=(ROOT, Path(source_dir), submissions, out, Path.home()))
     if box.enabled:
         prepare_datasets(data_root())
-    with box, Course([sources[n] for n in names]) as course:
+    checker = replay.TrustedChecker(box.lib if box.enabled else None)
+    with box, checker, Course([sources[n] for n in names]) as course:
         for student, files in found.items():
             for name in names:
                 if name not in files:
@@ -600,7 +755,7 @@ def grade(submissions: Path, out: Path | None = None, source_dir: Path = SOURCE_
                                     e.title, manual=e.manual) for e in course.exercises[name]]
                     run.results.append(NotebookResult(student, name, grades, note="not submitted"))
                     continue
-                result = grade_notebook(files[name], student, course, name, timeout, notebook_timeout, box)
+                result = grade_notebook(files[name], student, course, name, timeout, notebook_timeout, box, checker)
                 run.results.append(result)
                 write_csv(run.grades, out / "grades.csv")  # after every notebook: a killed run keeps them
                 write_feedback(result, out / "feedback" / student / f"{name}.md")

@@ -11,15 +11,26 @@ What the kernel of a graded notebook sees, when bubblewrap (``bwrap``) can be ha
   not the other students' submissions, not the output folder, not the instructor's home;
 - no network (a network namespace of its own, loopback only), its own process tree (it
   cannot see or signal the grader, and ``/proc`` shows only its own processes), and
-  limits on memory (address space) and on open files; when the kernel ends, bubblewrap
-  ends every process it started, also those that detached themselves.
+  limits on memory (address space), open files and processes (``RLIMIT_NPROC``, threads
+  included: a fork bomb stops at ``max_processes``); when the kernel ends, bubblewrap ends
+  every process it started, also those that detached themselves.
+
+Linux does not apply ``RLIMIT_NPROC`` to root, and bubblewrap started by root maps the
+sandbox's user to root outside it. So when the grader runs as root (a container, CI), the
+sandbox uses a user namespace of its own that maps ``nobody`` (65534) to ``nobody``
+outside (:class:`_NobodyNamespace`); the kernel drops to it before it starts, without any
+capability, and the process limit holds. Where that namespace cannot be made, grading goes
+on with a warning that the process limit is not enforced.
 
 The grader talks to the kernel over Unix sockets in the scratch folder (ZeroMQ's ``ipc``
 transport), so no TCP port is opened at all.
 
-What it does not protect against: code that rewrites the check functions inside its own
-kernel (the grader still reads the check cells' outcome from that kernel), and a machine
-overloaded by a student's busy loop until the per-cell limit stops it.
+What it does not protect against by itself: code that rewrites the check functions inside
+its own kernel (the grader re-runs every check outside the kernel for that, see
+:mod:`cnnlib.grading.replay`); a machine overloaded by a student's busy loop until the
+per-cell limit stops it; and memory: the limit is per process, so ``max_processes``
+processes may together use up to ``max_processes * memory_gb`` (a cgroup would be needed
+for a total).
 
 Without bubblewrap (not installed, or user namespaces disabled) grading still runs, in
 plain kernels with the instructor's rights, after a loud warning (``sandbox="auto"``),
@@ -40,6 +51,9 @@ from jupyter_client.manager import AsyncKernelManager
 
 MODES = ("auto", "require", "off")
 DEFAULT_MEMORY_GB = 6.0
+# Threads count as processes for RLIMIT_NPROC: PyTorch and BLAS start about one per core.
+DEFAULT_MAX_PROCESSES = max(256, 4 * (os.cpu_count() or 1))
+NOBODY = 65534
 SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc", "/opt")
 
 
@@ -76,17 +90,58 @@ def _python_dirs() -> list[str]:
     return sorted(os.path.realpath(d) for d in dirs if os.path.isdir(d))
 
 
+class _NobodyNamespace:
+    """A user namespace, made by root, in which root is root and ``nobody`` is ``nobody``
+    outside too: bubblewrap joins it (``--userns``) to set up the mounts, and the kernel then
+    drops to ``nobody``, for which Linux enforces ``RLIMIT_NPROC`` (for root it does not).
+    A small process holds the namespace open until :meth:`close`."""
+
+    HOLD = ("import ctypes, sys\n"
+            "if ctypes.CDLL(None, use_errno=True).unshare(0x10000000) != 0:\n"
+            "    sys.exit('unshare(CLONE_NEWUSER) failed: errno %d' % ctypes.get_errno())\n"
+            "print('ready', flush=True)\n"
+            "sys.stdin.read()\n")
+
+    def __init__(self) -> None:
+        self.proc = subprocess.Popen([sys.executable, "-I", "-c", self.HOLD], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            if self.proc.stdout.readline().strip() != "ready":
+                raise OSError(self.proc.stderr.read().strip() or "the namespace holder ended")
+            mapping = f"0 0 1\n{NOBODY} {NOBODY} 1\n"
+            for name in ("uid_map", "gid_map"):
+                with open(f"/proc/{self.proc.pid}/{name}", "w") as f:
+                    f.write(mapping)
+        except BaseException:
+            self.close()
+            raise
+        self.path = f"/proc/{self.proc.pid}/ns/user"
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()
+        for f in (self.proc.stdin, self.proc.stdout, self.proc.stderr):
+            if f:
+                f.close()
+
+
 class Sandbox:
     """One grading run's sandbox: a trusted read-only copy of cnnlib, and a fresh scratch
     folder per notebook. Use as a context manager; everything it wrote is removed."""
 
     def __init__(self, mode: str = "auto", data_dir: Path | None = None,
-                 memory_gb: float = DEFAULT_MEMORY_GB, hidden: tuple[Path, ...] = (), log=None):
+                 memory_gb: float = DEFAULT_MEMORY_GB, hidden: tuple[Path, ...] = (), log=None,
+                 max_processes: int = DEFAULT_MAX_PROCESSES):
         if mode not in MODES:
             raise ValueError(f"sandbox must be one of {MODES}, got {mode!r}")
         if not isinstance(memory_gb, (int, float)) or isinstance(memory_gb, bool) or memory_gb <= 0:
             raise ValueError(f"memory_gb must be a positive number of gigabytes, got {memory_gb!r}")
-        self.mode, self.memory_gb = mode, float(memory_gb)
+        if not isinstance(max_processes, int) or isinstance(max_processes, bool) or max_processes < 16:
+            raise ValueError(f"max_processes must be a whole number of processes (threads included), at least 16, "
+                             f"got {max_processes!r}")
+        self.mode, self.memory_gb, self.max_processes = mode, float(memory_gb), max_processes
+        self._userns: _NobodyNamespace | None = None
         log = log if log is not None else sys.stderr
         self.data_dir = Path(data_dir).resolve() if data_dir else None
         self.hidden = tuple(Path(h).resolve() for h in hidden)
@@ -100,6 +155,13 @@ class Sandbox:
                       "they can read the solutions and hidden tests, other students' files and the output "
                       "folder, and kill the grader. Install bubblewrap, or grade only trusted notebooks.",
                       file=log)
+        if self.enabled and os.geteuid() == 0:
+            try:
+                self._userns = _NobodyNamespace()
+            except OSError as exc:
+                print(f"WARNING: grading as root, and no user namespace for 'nobody' could be made ({exc}): "
+                      "Linux does not enforce the process limit for root, so a fork bomb is stopped only "
+                      "when its kernel ends. Grade as an unprivileged user.", file=log)
         self._tmp = tempfile.TemporaryDirectory(prefix="cnnlib-sandbox-")
         self.root = Path(self._tmp.name)
         self.lib = self.root / "lib"
@@ -110,16 +172,56 @@ class Sandbox:
                             ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
             for f in (self.lib / "cnnlib").rglob("*"):
                 f.chmod(0o555 if f.is_dir() else 0o444)
+        if self._userns is not None and not self._probe():
+            self._userns.close()
+            self._userns = None
+            print("WARNING: grading as root, and the kernel cannot run as 'nobody' here: Linux does not enforce "
+                  "the process limit for root, so a fork bomb is stopped only when its kernel ends.", file=log)
+
+    def _probe(self) -> bool:
+        """Whether a process starts in the sandbox as it is set up (root's namespace for nobody)."""
+        scratch = self.scratch()
+        try:
+            done = subprocess.run(self.command([sys.executable, "-c", "import os; assert os.getuid() != 0"], scratch),
+                                  capture_output=True, timeout=60)
+            return done.returncode == 0
+        except (OSError, subprocess.TimeoutExpired):
+            return False
+        finally:
+            remove_tree(scratch)
 
     def scratch(self) -> Path:
         """A new, empty working folder for one notebook's kernel."""
-        return Path(tempfile.mkdtemp(prefix="run-", dir=self.root))
+        path = Path(tempfile.mkdtemp(prefix="run-", dir=self.root))
+        if self._userns is not None:
+            os.chown(path, NOBODY, NOBODY)
+        return path
+
+    def _parents(self, destinations: list[str]) -> list[str]:
+        """``--dir`` arguments (mode 0755) for the folders above each mount point, which
+        bubblewrap would otherwise create readable by root only: ``nobody`` must pass."""
+        made, args = {"/", "/tmp", "/proc", "/dev"}, []
+        for dest in destinations:
+            for parent in reversed(Path(dest).parents):
+                if str(parent) not in made:
+                    made.add(str(parent))
+                    args += ["--perms", "0755", "--dir", str(parent)]
+        return args
 
     def command(self, cmd: list[str], scratch: Path) -> list[str]:
         """``cmd`` (a kernel's command line) wrapped to run inside the sandbox."""
-        args = ["bwrap", "--unshare-all", "--unshare-user", "--uid", "65534", "--gid", "65534",
-                "--die-with-parent", "--new-session", "--hostname", "grader-sandbox",
-                "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
+        if self._userns is None:
+            args = ["bwrap", "--unshare-all", "--unshare-user", "--uid", str(NOBODY), "--gid", str(NOBODY)]
+        else:  # root: join the namespace that maps nobody to nobody; the launcher drops to it
+            args = ["sh", "-c", 'exec bwrap --userns 3 "$@" 3<"$0"', self._userns.path,
+                    "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
+                    "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"]
+        args += ["--die-with-parent", "--new-session", "--hostname", "grader-sandbox",
+                 "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
+        binds = [d for d in SYSTEM_DIRS if os.path.exists(d)] + _python_dirs() + [str(scratch)]
+        if self.data_dir is not None and self.data_dir.exists():
+            binds.append(str(self.data_dir))
+        args += self._parents(binds)
         for d in SYSTEM_DIRS:
             args += ["--ro-bind-try", d, d]
         for d in _python_dirs():
@@ -142,9 +244,13 @@ class Sandbox:
         if self.data_dir is not None:
             args += ["--setenv", "CNNLIB_DATA", str(self.data_dir)]
         limit = int(self.memory_gb * (1 << 30))
+        drop = (f"os.setgroups([]); os.setgid({NOBODY}); os.setuid({NOBODY}); "
+                if self._userns is not None else "")
         launcher = ("import os, resource, sys; "
                     f"resource.setrlimit(resource.RLIMIT_AS, ({limit}, {limit})); "
                     "resource.setrlimit(resource.RLIMIT_NOFILE, (1024, 1024)); "
+                    f"resource.setrlimit(resource.RLIMIT_NPROC, ({self.max_processes}, {self.max_processes})); "
+                    f"{drop}"
                     "os.execv(sys.executable, [sys.executable] + sys.argv[1:])")
         return args + ["--", cmd[0], "-c", launcher] + cmd[1:]
 
@@ -162,6 +268,8 @@ class Sandbox:
 
             async def _async_pre_start_kernel(self, **kw: Any):
                 cmd, kw = await super()._async_pre_start_kernel(**kw)
+                if sandbox._userns is not None:  # the kernel, as nobody, must read its connection file
+                    os.chown(self.connection_file, NOBODY, NOBODY)
                 # A SIGINT would reach bwrap, not the kernel: interrupt over the control channel.
                 self.kernel_spec.interrupt_mode = "message"
                 return cmd, kw
@@ -172,6 +280,9 @@ class Sandbox:
         return SandboxedKernelManager
 
     def close(self) -> None:
+        if self._userns is not None:
+            self._userns.close()
+            self._userns = None
         for path in self.root.rglob("*"):  # read-only copies: make them removable
             try:
                 path.chmod(0o700 if path.is_dir() else 0o600)
