@@ -185,7 +185,8 @@ def check_max_pool_2x2_gradient(backward: Callable[[np.ndarray, np.ndarray], Any
         raise CheckFailed(f"numerical gradient check failed: relative error {worst:.2g} (should be below 1e-5); "
                           f"at x{list(first)} your dx is {dx[first]:.4g}, but nudging that input changes the loss "
                           f"at another rate. Print dx and dout for one 2x2 window and compare by hand")
-    passed(f"numerical gradient check (largest relative error {worst:.1e} over {x.size} inputs)")
+    size = "below 1e-6" if worst < 1e-6 else "below 1e-5"      # coarse, so the output is the same everywhere
+    passed(f"numerical gradient check (largest relative error {size} over {x.size} inputs)")
 
 
 # x: (8, 16, 17, 17) -> nn.MaxPool2d(2) -> nn.MaxPool2d(3, stride=2)
