@@ -86,6 +86,11 @@ class History:
     val_metric: list[float] = field(default_factory=list)
     epoch_time: list[float] = field(default_factory=list)
     lr: list[float] = field(default_factory=list)
+    #: per training batch: the loss, the metric and the position in epochs (0.5 = half way
+    #: through the first epoch), so that curves have several points per epoch
+    batch_loss: list[float] = field(default_factory=list)
+    batch_metric: list[float] = field(default_factory=list)
+    batch_epoch: list[float] = field(default_factory=list)
 
     @property
     def total_time(self) -> float:
@@ -101,7 +106,8 @@ def _stderr_is_terminal() -> bool:
         return False
 
 
-def _run_epoch(model, loader, loss_fn, metric, device, optimizer=None, scheduler=None, desc="", progress=True):
+def _run_epoch(model, loader, loss_fn, metric, device, optimizer=None, scheduler=None, desc="", progress=True,
+               on_batch=None):
     training = optimizer is not None
     model.train(training)
     total_loss, total_metric, count = 0.0, 0.0, 0
@@ -122,10 +128,14 @@ def _run_epoch(model, loader, loss_fn, metric, device, optimizer=None, scheduler
                 if scheduler is not None:
                     scheduler.step()
             n = len(x)
-            total_loss += loss.item() * n
+            batch_loss = loss.item()
+            batch_metric = metric(out.detach(), y) if metric is not None else float("nan")
+            total_loss += batch_loss * n
             if metric is not None:
-                total_metric += metric(out.detach(), y) * n
+                total_metric += batch_metric * n
             count += n
+            if on_batch is not None:
+                on_batch(batch_loss, batch_metric)
     bar.close()
     if count == 0:
         raise ValueError("loader yielded no batches (an empty dataset, or drop_last with fewer items "
@@ -157,7 +167,10 @@ def fit(
     ``DistributedSampler`` reshuffles (see :mod:`cnnlib.ddp`, which trains a
     ``DistributedDataParallel`` model with this loop).
 
-    Returns a :class:`History` with per-epoch losses, metrics, times and learning rates.
+    Returns a :class:`History` with per-epoch losses, metrics, times and learning rates,
+    and the loss and metric of every training batch (``batch_loss``, ``batch_epoch``). The
+    training figures are measured in train mode (dropout on, BatchNorm on batch statistics)
+    while the weights change; the validation figures after the epoch, in eval mode.
     """
     epochs = _validate.positive_int("epochs", epochs)
     device = torch.device(device) if device is not None else get_device()
@@ -170,8 +183,14 @@ def fit(
             on_epoch_start(epoch)
         start = time.perf_counter()
         lr = optimizer.param_groups[0]["lr"]
+        batches: list[tuple[float, float]] = []
         tl, tm = _run_epoch(model, train_loader, loss_fn, metric, device, optimizer, scheduler,
-                            desc=f"epoch {epoch}/{epochs}", progress=progress)
+                            desc=f"epoch {epoch}/{epochs}", progress=progress,
+                            on_batch=lambda loss, m: batches.append((loss, m)))
+        for i, (bl, bm) in enumerate(batches, 1):
+            hist.batch_loss.append(bl)
+            hist.batch_metric.append(bm)
+            hist.batch_epoch.append(epoch - 1 + i / len(batches))
         hist.epoch_time.append(time.perf_counter() - start)
         hist.train_loss.append(tl)
         hist.train_metric.append(tm)

@@ -4,56 +4,74 @@ import torch
 import torch.nn.functional as F
 
 from cnnlib.checks.autoencoders import (
+    check_output_padding,
     check_overlap_counts,
-    check_transposed_size,
     check_upsample2x,
     overlap_counts_1d,
 )
 from cnnlib.checks.core import CheckFailed
 
 
-def right_size(h, k, s=1, p=0, op=0, d=1):
-    return (h - 1) * s - 2 * p + d * (k - 1) + op + 1
+def right_padding(h_out, h_in, k, s=1, p=0, d=1):
+    op = h_out - ((h_in - 1) * s - 2 * p + d * (k - 1) + 1)
+    return op if 0 <= op < max(s, d) else None
 
 
 def stub(*args, **kwargs):
     raise NotImplementedError()
 
 
+def test_right_padding_agrees_with_pytorch():
+    for h_out in range(1, 20):
+        for h_in, k, s, p, d in [(7, 3, 2, 1, 1), (5, 2, 1, 0, 3), (4, 3, 3, 1, 2), (6, 4, 2, 1, 1)]:
+            op = right_padding(h_out, h_in, k, s, p, d)
+            sizes = [F.conv_transpose2d(torch.zeros(1, 1, h_in, h_in), torch.zeros(1, 1, k, k), stride=s, padding=p,
+                                        output_padding=o, dilation=d).shape[-1] for o in range(max(s, d))]
+            assert (op is None) == (h_out not in sizes) and (op is None or sizes[op] == h_out)
+
+
 @pytest.mark.parametrize("hidden", [False, True])
-def test_transposed_size_right_answer_passes(hidden, capsys):
-    check_transposed_size(right_size, hidden=hidden)
+def test_output_padding_right_answer_passes(hidden, capsys):
+    check_output_padding(right_padding, hidden=hidden)
     assert "all checks passed" in capsys.readouterr().out
 
 
-def test_transposed_size_stub_fails():
+def test_output_padding_stub_fails():
     with pytest.raises(CheckFailed, match="not implemented"):
-        check_transposed_size(stub)
-
-
-def test_transposed_size_returning_nothing_fails():
+        check_output_padding(stub)
     with pytest.raises(CheckFailed, match="forget `return`"):
-        check_transposed_size(lambda *a: None)
+        check_output_padding(lambda *a: ...)
 
 
-@pytest.mark.parametrize("wrong, hint", [
-    (lambda h, k, s, p, op, d: (h + 2 * p - d * (k - 1) - 1) // s + 1, "convolution\\* formula"),
-    (lambda h, k, s, p, op, d: (h - 1) * s - 2 * p + d * (k - 1) + 1, "output_padding seems to be missing"),
-    (lambda h, k, s, p, op, d: (h - 1) * s - 2 * p + d * (k - 1) + 2 * op + 1, "one side only"),
-    (lambda h, k, s, p, op, d: (h - 1) * s - 2 * p + (k - 1) + op + 1, "dilation seems to be ignored"),
-    (lambda h, k, s, p, op, d: (h - 1) * s + 2 * p + d * (k - 1) + op + 1, "removes"),
-    (lambda h, k, s, p, op, d: h * s - 2 * p + d * (k - 1) + op + 1, "h_in - 1"),
-    (lambda h, k, s, p, op, d: (h - 1) * s - 2 * p + d * (k - 1) + op, "off by one"),
-    (lambda h, k, s, p, op, d: float(right_size(h, k, s, p, op, d)), "return an int"),
-])
-def test_transposed_size_typical_mistakes_get_a_hint(wrong, hint):
+def _raw(h_out, h_in, k, s=1, p=0, d=1):
+    return h_out - ((h_in - 1) * s - 2 * p + d * (k - 1) + 1)
+
+
+def _stride_only(h_out, h_in, k, s=1, p=0, d=1):
+    op = _raw(h_out, h_in, k, s, p, d)
+    return op if 0 <= op < s else None
+
+
+def _conv_formula(h_out, h_in, k, s=1, p=0, d=1):
+    return h_out - ((h_in + 2 * p - d * (k - 1) - 1) // s + 1)
+
+
+WRONG = [
+    (_raw, "outside what PyTorch accepts"),
+    (lambda *a: -_raw(*a) if right_padding(*a) is not None else None, "sign is flipped"),
+    (lambda *a: _raw(*a) + 1 if right_padding(*a) is not None else None, "off by one"),
+    (_stride_only, "max\\(stride, dilation\\)"),
+    (lambda *a: None, "an allowed value exists"),
+    (lambda *a: right_padding(*a) or 0, "return None"),
+    (lambda *a: float(_raw(*a)), "return an int or None"),
+    (_conv_formula, "convolution\\* formula"),
+]
+
+
+@pytest.mark.parametrize("wrong, hint", WRONG)
+def test_output_padding_typical_mistakes_get_a_hint(wrong, hint):
     with pytest.raises(CheckFailed, match=hint):
-        check_transposed_size(wrong, hidden=True)
-
-
-def test_transposed_size_unknown_mistake_still_fails():
-    with pytest.raises(CheckFailed, match="expected 28"):
-        check_transposed_size(lambda *a: 3)
+        check_output_padding(wrong, hidden=True)
 
 
 def right_upsample(x):
@@ -117,3 +135,23 @@ def test_overlap_right_answer_passes(capsys):
 def test_overlap_typical_mistakes_get_a_hint(wrong, hint):
     with pytest.raises(CheckFailed, match=hint):
         check_overlap_counts(wrong)
+
+
+# ---------------------------------------------------------------- no answer leaks (tests/test_checks_no_leak.py)
+def _swapped_rows(x):
+    return x.repeat(1, 1, 2, 2)
+
+
+LEAK_CASES = [
+    (check_output_padding, (_raw,), {}, ["should be None", "expected None"]),
+    (check_output_padding, (lambda *a: None,), {}, ["should be 1", "expected 1", "output_padding=1"]),
+    (check_output_padding, (_stride_only,), {"hidden": True}, ["should be 2", "expected 2", "output_padding=2"]),
+    (check_upsample2x, (_swapped_rows,), {}, ["repeat_interleave(2, dim=2).repeat_interleave(2, dim=3)"]),
+    (check_upsample2x, (lambda x: x.repeat_interleave(2, dim=2),), {}, ["(1, 1, 4, 4)"]),
+    (check_overlap_counts, ([1] * 9,), {}, ["[1, 1, 2, 1, 2, 1, 2, 1, 1]"]),
+    (check_overlap_counts, ([1, 2, 1, 2, 1, 2, 1, 2, 1],), {}, ["[1, 1, 2, 1, 2, 1, 2, 1, 1]"]),
+    (check_overlap_counts, ([1, 2, 1, 2, 1, 2, 1, 1, 1],), {}, ["[1, 1, 2, 1, 2, 1, 2, 1, 1]"]),
+]
+
+# answers of the compute exercises, never shown above them (tests/test_exercises_unanswered.py)
+EXERCISE_ANSWERS = {"12_autoencoders.ipynb": {"ex3-answer": ["[1, 1, 2, 1, 2, 1, 2, 1, 1]", "1, 1, 2, 1, 2, 1, 2, 1, 1"]}}

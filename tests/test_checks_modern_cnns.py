@@ -13,39 +13,59 @@ from cnnlib.checks.modern_cnns import (
     check_inception_block,
     check_inception_savings,
     check_local_response_norm,
-    check_stacked_rf,
     check_vgg16_fc6_params,
+    check_vgg_rf,
 )
 from cnnlib.models.googlenet import Inception, conv_unit
 
 NOT_DONE = "not implemented yet"
+CONV5 = 3 * 3 * (384 // 4) * 256 + 256          # groups=4 conv5 with biases
+FC6_288 = 9 * 9 * 512 * 4096 + 4096             # VGG-16 fc6 for 288x288 without adaptive pooling
 
 
 # ---------------------------------------------------------------- exercise 06.1: grouped conv params
 def test_grouped_conv_params(capsys):
-    check_grouped_conv_params(3 * 3 * 192 * 384 + 384)
-    check_grouped_conv_params(663_936.0)
-    check_grouped_conv_params(torch.tensor(663_936))
-    assert "conv4_params: all checks passed" in capsys.readouterr().out
+    assert CONV5 == sum(p.numel() for p in nn.Conv2d(384, 256, 3, padding=1, groups=4).parameters())
+    check_grouped_conv_params(CONV5)
+    check_grouped_conv_params(float(CONV5))
+    check_grouped_conv_params(torch.tensor(CONV5))
+    assert "conv5_params: all checks passed" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("answer,hint", [
     (..., NOT_DONE),
     (None, NOT_DONE),
-    (3 * 3 * 384 * 384 + 384, "full convolution"),
-    (3 * 3 * 192 * 384, "add the biases"),
-    (3 * 3 * 192 * 384 + 192, "its own bias"),
-    (3 * 3 * 192 * 192 + 192, "one GPU's half"),
+    (3 * 3 * 384 * 256 + 256, "full convolution"),
+    (3 * 3 * 384 * 256, "full convolution without biases"),
+    (3 * 3 * 192 * 256 + 256, "groups=2"),
+    (3 * 3 * 96 * 256, "add the biases"),
+    (3 * 3 * 96 * 256 + 64, "its own bias"),
+    (3 * 3 * 96 * 64 + 64, "one GPU's share"),
+    (3 * 3 * 96 * 64 + 256, "four groups"),
     (12345, r"C_in / groups"),
-    ("663936", "whole number"),
+    ("221440", "whole number"),
 ])
-def test_grouped_conv_params_wrong(answer, hint):
-    with pytest.raises(CheckFailed, match=hint):
+def test_grouped_conv_params_wrong(answer, hint, capsys):
+    with pytest.raises(CheckFailed, match=hint) as err:
         check_grouped_conv_params(answer)
+    if answer != str(CONV5):   # a string answer is shown back as the learner typed it
+        assert str(CONV5) not in str(err.value).replace(",", "") + capsys.readouterr().out
 
 
-# ---------------------------------------------------------------- exercise 06.2: LRN
+# ---------------------------------------------------------------- exercise 06.2: LRN, no Python loop
+def _window(sq, n, before):
+    """Loop-free sums of n consecutive channels of sq, window starting ``before`` channels early."""
+    after = n - 1 - before
+    padded = F.pad(sq, (0, 0, 0, 0, before + 1, after))
+    run = torch.cumsum(padded, dim=1)
+    return run[:, n:] - run[:, :-n]
+
+
 def lrn_right(a, n=5, k=2.0, alpha=1e-4, beta=0.75):
+    return a / (k + alpha * _window(a ** 2, n, n // 2)) ** beta
+
+
+def lrn_looped(a, n=5, k=2.0, alpha=1e-4, beta=0.75):
     sq = F.pad(a ** 2, (0, 0, 0, 0, n // 2, (n - 1) // 2))
     sums = torch.stack([sq[:, c:c + n].sum(dim=1) for c in range(a.shape[1])], dim=1)
     return a / (k + alpha * sums) ** beta
@@ -60,15 +80,11 @@ def lrn_no_beta(a, n=5, k=2.0, alpha=1e-4, beta=0.75):
 
 
 def lrn_forward_window(a, n=5, k=2.0, alpha=1e-4, beta=0.75):
-    sq = F.pad(a ** 2, (0, 0, 0, 0, 0, n - 1))
-    sums = torch.stack([sq[:, c:c + n].sum(dim=1) for c in range(a.shape[1])], dim=1)
-    return a / (k + alpha * sums) ** beta
+    return a / (k + alpha * _window(a ** 2, n, 0)) ** beta
 
 
 def lrn_unsquared(a, n=5, k=2.0, alpha=1e-4, beta=0.75):
-    sq = F.pad(a, (0, 0, 0, 0, n // 2, (n - 1) // 2))
-    sums = torch.stack([sq[:, c:c + n].sum(dim=1) for c in range(a.shape[1])], dim=1)
-    return a / (k + alpha * sums) ** beta
+    return a / (k + alpha * _window(a, n, n // 2)) ** beta
 
 
 def lrn_spatial(a, n=5, k=2.0, alpha=1e-4, beta=0.75):
@@ -83,7 +99,14 @@ def lrn_stub(a, n=5, k=2.0, alpha=1e-4, beta=0.75):
     raise NotImplementedError()
 
 
+def lrn_identity(a, n=5, k=2.0, alpha=1e-4, beta=0.75):
+    return a
+
+
 def test_local_response_norm_right(capsys):
+    a = torch.rand(2, 7, 3, 3) * 20
+    for n in (3, 4, 5):   # the reference helper itself, odd and even windows, against PyTorch
+        assert torch.allclose(lrn_right(a, n), lrn_builtin(a, n), rtol=1e-5)
     check_local_response_norm(lrn_right)
     check_local_response_norm(lrn_right, hidden=True)
     assert "local_response_norm: all checks passed" in capsys.readouterr().out
@@ -91,13 +114,14 @@ def test_local_response_norm_right(capsys):
 
 @pytest.mark.parametrize("fn,hint", [
     (lrn_stub, NOT_DONE),
+    (lrn_looped, "without a Python loop"),
     (lrn_mean, "divided alpha by n"),
     (lrn_no_beta, "power beta is missing"),
     (lrn_forward_window, "centred on channel c"),
     (lrn_unsquared, "square the activations"),
     (lrn_spatial, "neighbouring \\*channels\\*"),
     (lrn_builtin, "without nn.LocalResponseNorm"),
-    (lambda a, n=5, k=2.0, alpha=1e-4, beta=0.75: a, "differs from the paper's formula"),
+    (lrn_identity, "differs from the paper's formula"),
     (lambda a, n=5, k=2.0, alpha=1e-4, beta=0.75: a[:, :1], "keeps the shape"),
     (lambda a, n=5, k=2.0, alpha=1e-4, beta=0.75: a.tolist(), "expected a tensor"),
 ])
@@ -108,55 +132,110 @@ def test_local_response_norm_wrong(fn, hint):
 
 def test_local_response_norm_wrap_around_is_diagnosed():
     def wrapped(a, n=5, k=2.0, alpha=1e-4, beta=0.75):
-        sums = sum(torch.roll(a ** 2, s, dims=1) for s in range(-(n // 2), n // 2 + 1))
+        sums = torch.roll(a ** 2, 2, 1) + torch.roll(a ** 2, 1, 1) + a ** 2 + torch.roll(a ** 2, -1, 1) \
+            + torch.roll(a ** 2, -2, 1)
         return a / (k + alpha * sums) ** beta
 
     with pytest.raises(CheckFailed, match="do not wrap around"):
         check_local_response_norm(wrapped)
 
 
-# ---------------------------------------------------------------- exercise 07.1: stacked receptive field
-def test_stacked_rf(capsys):
-    check_stacked_rf(lambda n, k=3: 1 + n * (k - 1))
-    check_stacked_rf(lambda n, k=3: 1 + n * (k - 1), hidden=True)
-    assert "stacked_rf: all checks passed" in capsys.readouterr().out
+# ---------------------------------------------------------------- exercise 07.1: receptive field of VGG blocks
+def vgg_rf_right(convs_per_block):
+    rf, jump = 1, 1
+    for convs in convs_per_block:
+        rf += convs * 2 * jump + jump
+        jump *= 2
+    return rf
 
 
-def _rf_stub(n, k=3):
+def test_vgg_rf_matches_cnnlib_shapes():
+    from cnnlib.models.vgg import VGG_CONFIGS
+    from cnnlib.shapes import receptive_field
+
+    for cfg in VGG_CONFIGS.values():
+        blocks = [n for n, _ in cfg]
+        layers = [item for n in blocks for item in [(3, 1, 1)] * n + [(2, 2, 0)]]
+        assert vgg_rf_right(blocks) == receptive_field(layers)[-1].size
+
+
+def test_vgg_rf(capsys):
+    check_vgg_rf(vgg_rf_right)
+    check_vgg_rf(vgg_rf_right, hidden=True)
+    assert "vgg_rf: all checks passed" in capsys.readouterr().out
+
+
+def _rf_stub(convs_per_block):
     raise NotImplementedError()
+
+
+def _no_pool(b):
+    rf, jump = 1, 1
+    for convs in b:
+        rf += convs * 2 * jump
+        jump *= 2
+    return rf
+
+
+def _pool_first(b):
+    rf, jump = 1, 1
+    for convs in b:
+        jump *= 2
+        rf += convs * 2 * jump + jump
+    return rf
 
 
 @pytest.mark.parametrize("fn,hint", [
     (_rf_stub, NOT_DONE),
-    (lambda n, k=3: n * k, "overlap"),
-    (lambda n, k=3: n * (k - 1), "start from one pixel"),
-    (lambda n, k=3: 2 * n + 1, "not 3"),
-    (lambda n, k=3: k ** n if n > 1 else k, "not by multiplying"),
-    (lambda n, k=3: 0, r"1 \+ n \* \(k - 1\)"),
+    (lambda b: 1 + 2 * sum(b) + len(b), "jump seems to stay 1"),
+    (lambda b: 1 + 2 * sum(b), "both are wrong"),
+    (_no_pool, "pooling also widens"),
+    (_pool_first, "after\\* the pooling"),
+    (lambda b: vgg_rf_right(b) - 1, "off by one"),
+    (lambda b: 0, "start from rf = 1"),
 ])
-def test_stacked_rf_wrong(fn, hint):
-    with pytest.raises(CheckFailed, match=hint):
-        check_stacked_rf(fn, hidden=True)
+def test_vgg_rf_wrong(fn, hint, capsys):
+    with pytest.raises(CheckFailed, match=hint) as err:
+        check_vgg_rf(fn, hidden=True)
+    assert "14" not in str(err.value).split("returned")[-1]   # vgg_rf([1, 2]) is 14
 
 
-# ---------------------------------------------------------------- exercise 07.2: VGG16 fc6
+def test_vgg_rf_refuses_cnnlib_shapes():
+    def uses_library(b):
+        from cnnlib.shapes import receptive_field
+        return receptive_field([(3, 1, 1)])[-1].size
+
+    with pytest.raises(CheckFailed, match="without cnnlib.shapes"):
+        check_vgg_rf(uses_library)
+
+
+# ---------------------------------------------------------------- exercise 07.2: VGG16 fc6 at 288x288
 def test_vgg16_fc6_params(capsys):
-    check_vgg16_fc6_params(7 * 7 * 512 * 4096 + 4096)
+    from cnnlib.models.vgg import vgg16
+    with torch.device("meta"):
+        features = vgg16().features
+    side = features(torch.zeros(1, 3, 288, 288, device="meta")).shape[-1]
+    assert FC6_288 == sum(p.numel() for p in nn.Linear(side * side * 512, 4096).parameters())
+    check_vgg16_fc6_params(FC6_288)
     assert "fc6_params: all checks passed" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("answer,hint", [
     (..., NOT_DONE),
-    (7 * 7 * 512 * 4096, "add one bias"),
-    (14 * 14 * 512 * 4096 + 4096, "fifth pooling"),
-    (512 * 4096 + 4096, "25,088 inputs"),
+    (9 * 9 * 512 * 4096, "add one bias"),
+    (7 * 7 * 512 * 4096 + 4096, "224x224"),
+    (7 * 7 * 512 * 4096, "224x224 without biases"),
+    (18 * 18 * 512 * 4096 + 4096, "five poolings"),
+    (9 * 512 * 4096 + 4096, "square"),
+    (512 * 4096 + 4096, "not 512"),
     (4096 * 4096 + 4096, "that is fc7"),
-    (6 * 6 * 512 * 4096 + 4096, "AlexNet's 6x6"),
-    (1, "inputs = 7 \\* 7 \\* 512"),
+    (288 * 288 * 3 * 4096 + 4096, "not the image"),
+    (1, "flattened last feature map"),
 ])
 def test_vgg16_fc6_params_wrong(answer, hint):
-    with pytest.raises(CheckFailed, match=hint):
+    with pytest.raises(CheckFailed, match=hint) as err:
         check_vgg16_fc6_params(answer)
+    assert "169873408" not in str(err.value).replace(",", "")
 
 
 # ---------------------------------------------------------------- exercise 08.1: Inception block
@@ -263,7 +342,13 @@ WITHOUT = 256 * 128 + 9 * 256 * 192 + 25 * 256 * 96
 
 
 def test_inception_savings(capsys):
-    assert (WITH, WITHOUT) == (388_096, 1_089_536)
+    from cnnlib.models.googlenet import INCEPTION_CONFIGS, NaiveInception
+
+    def weights(m):
+        return sum(c.weight.numel() for c in m.modules() if isinstance(c, nn.Conv2d))
+
+    assert INCEPTION_CONFIGS["3b"] == (256, 128, (128, 192), (32, 96), 64)
+    assert (WITH, WITHOUT) == (weights(Inception(*INCEPTION_CONFIGS["3b"])), weights(NaiveInception(256, 128, 192, 96)))
     check_inception_savings((WITH, WITHOUT))
     check_inception_savings([float(WITH), WITHOUT])
     assert "savings: all checks passed" in capsys.readouterr().out
@@ -301,3 +386,34 @@ class MissingBranch(Right):
 def test_inception_block_missing_branch():
     with pytest.raises(CheckFailed, match="concatenate the four branch outputs"):
         check_inception_block(MissingBranch)
+
+
+# ---------------------------------------------------------------- no answer leaks (tests/test_checks_no_leak.py)
+LEAK_CASES = [
+    (check_grouped_conv_params, (3 * 3 * 384 * 256 + 256,), {}, [str(CONV5)]),
+    (check_grouped_conv_params, (3 * 3 * 96 * 256,), {}, [str(CONV5)]),
+    (check_grouped_conv_params, (3 * 3 * 192 * 256 + 256,), {}, [str(CONV5)]),
+    (check_grouped_conv_params, (1000,), {}, [str(CONV5)]),
+    (check_local_response_norm, (lrn_mean,), {}, []),
+    (check_local_response_norm, (lrn_looped,), {}, []),
+    (check_local_response_norm, (lrn_identity,), {}, []),
+    (check_vgg_rf, (lambda b: 1 + 2 * sum(b) + len(b),), {}, ["14"]),
+    (check_vgg_rf, (_no_pool,), {}, ["14"]),
+    (check_vgg_rf, (lambda b: 0,), {}, ["14"]),
+    (check_vgg16_fc6_params, (7 * 7 * 512 * 4096 + 4096,), {}, [str(FC6_288)]),
+    (check_vgg16_fc6_params, (9 * 9 * 512 * 4096,), {}, [str(FC6_288)]),
+    (check_vgg16_fc6_params, (1,), {}, [str(FC6_288), "9 * 9", "81"]),
+    (check_inception_block, (NoProjection,), {}, []),
+    (check_inception_block, (MissingBranch,), {}, ["32 channels"]),
+    (check_inception_block, (NoReductions,), {}, [str(sum(p.numel() for p in Inception(16, 4, (6, 8), (2, 4), 4).parameters()))]),
+    (check_inception_savings, ((WITH + 640, WITHOUT + 416),), {}, [str(WITH), str(WITHOUT)]),
+    (check_inception_savings, ((163_328, 387_072),), {}, [str(WITH), str(WITHOUT)]),
+    (check_inception_savings, ((1, 2),), {}, [str(WITH), str(WITHOUT)]),
+]
+
+# answers of the compute exercises, never shown above them (tests/test_exercises_unanswered.py)
+EXERCISE_ANSWERS = {
+    "06_alexnet.ipynb": {"ex1-answer": [str(CONV5)]},
+    "07_vgg.ipynb": {"ex2-answer": [str(FC6_288)]},
+    "08_nin_googlenet.ipynb": {"ex2-answer": [str(WITH), str(WITHOUT)]},
+}

@@ -156,7 +156,11 @@ def test_grader_version_keeps_hidden_tests_and_source_is_unchanged():
 def test_release_command_writes_every_notebook_and_refuses_to_overwrite(tmp_path, capsys):
     out = tmp_path / "release"
     assert main(["release", "--out", str(out)]) == 0
-    assert sorted(p.name for p in out.iterdir()) == [p.name for p in NOTEBOOKS]
+    assert sorted(p.name for p in out.iterdir() if p.is_file()) == [p.name for p in NOTEBOOKS]
+    # the diagrams the markdown cells show come along, so the student versions show them too
+    figures = sorted(p.name for p in (NOTEBOOKS[0].parent / "figures").glob("*.svg"))
+    assert figures and sorted(p.name for p in (out / "figures").iterdir()) == figures
+    assert [p.name for p in out.iterdir() if p.is_dir()] == ["figures"]
     nb = nbformat.read(out / NOTEBOOKS[0].name, as_version=4)
     nbformat.validate(nb)
     stamp = (out / NOTEBOOKS[0].name).stat().st_mtime_ns

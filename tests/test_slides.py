@@ -261,3 +261,28 @@ def test_lint_flags_what_will_not_fit():
 def test_no_cell_is_too_big_for_a_slide(notebook):
     found = lint_notebook(nbformat.read(notebook, as_version=4))
     assert not found, f"{notebook.name}: cells that will not fit a 1280x720 slide:\n  " + "\n  ".join(found)
+
+
+def test_deck_shows_markdown_figures_offline(tmp_path):
+    """A diagram shown from a markdown cell (``![alt](figures/x.svg)``, as the notebooks show
+    notebooks/figures/*.svg) is copied next to the deck, so that its relative link works from
+    disk; a link to a figure that does not exist fails the build instead of leaving a broken image."""
+    svg = sorted((ROOT / "notebooks" / "figures").glob("*.svg"))[0]
+    src = tmp_path / "notebooks"
+    (src / "figures").mkdir(parents=True)
+    shutil.copy(svg, src / "figures" / svg.name)
+    slide = {"slideshow": {"slide_type": "subslide"}}
+    nb = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_markdown_cell("# 99 · A deck with a diagram", metadata={"slideshow": {"slide_type": "slide"}}),
+        nbformat.v4.new_markdown_cell(f"![a block diagram](figures/{svg.name})\n\nOne sentence.", metadata=slide)])
+    nbformat.write(nb, src / "99_diagram.ipynb")
+    out = tmp_path / "slides"
+    out.mkdir()
+    deck = slides.build_deck(src / "99_diagram.ipynb", out)
+    images = re.findall(r'<img[^>]*src="([^"]+)"', deck.read_text(encoding="utf-8"))
+    assert images == [f"figures/{svg.name}"]
+    assert (deck.parent / images[0]).read_bytes() == svg.read_bytes()
+    nb.cells[1].source = "![gone](figures/not_there.svg)"
+    nbformat.write(nb, src / "99_diagram.ipynb")
+    with pytest.raises(FileNotFoundError, match="not_there.svg"):
+        slides.build_deck(src / "99_diagram.ipynb", out)

@@ -107,3 +107,19 @@ def test_seedstats_rejects_bad_values():
     with pytest.raises(TypeError, match="values must be"):
         SeedStats(3.0)
     assert SeedStats.of([torch.tensor(2.0)]).values == (2.0,)
+
+
+def test_fit_records_every_batch_with_its_position_in_epochs():
+    from cnnlib.data import TensorLoader
+    from cnnlib.train import fit
+    from torch import nn
+
+    torch.manual_seed(0)
+    x, y = torch.randn(40, 3), torch.randint(0, 2, (40,))
+    model = nn.Linear(3, 2)
+    h = fit(model, TensorLoader(x, y, batch_size=8), 2, torch.optim.SGD(model.parameters(), lr=0.1), progress=False)
+    assert len(h.batch_loss) == len(h.batch_metric) == len(h.batch_epoch) == 10
+    assert h.batch_epoch[4] == 1.0 and h.batch_epoch[-1] == 2.0 and h.batch_epoch[0] == 0.2
+    # the epoch means are the size-weighted means of the batches (equal batches here)
+    assert math.isclose(h.train_loss[0], sum(h.batch_loss[:5]) / 5, rel_tol=1e-6)
+    assert math.isclose(h.train_metric[1], sum(h.batch_metric[5:]) / 5, rel_tol=1e-6)

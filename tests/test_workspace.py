@@ -153,3 +153,15 @@ def test_real_course_notebook(tmp_path):
     assert "BEGIN SOLUTION" not in nbformat.writes(mine) and "solutions/00_setup_and_tour.ipynb" in mine.cells[0].source
     solution = nbformat.read(tmp_path / "ws" / "solutions" / "00_setup_and_tour.ipynb", as_version=4)
     assert "BEGIN SOLUTION" in nbformat.writes(solution)
+
+
+def test_figures_come_along_for_the_copies_and_the_solutions(course):
+    src, ws = course
+    (src / "figures").mkdir()
+    (src / "figures" / "block.svg").write_text("<svg/>")
+    refresh(src, ws)
+    assert (ws / "figures" / "block.svg").read_text() == "<svg/>"
+    assert (ws / "solutions" / "figures" / "block.svg").read_text() == "<svg/>"
+    (src / "figures" / "block.svg").write_text("<svg>new</svg>")  # a regenerated diagram replaces the old one
+    refresh(src, ws)
+    assert (ws / "figures" / "block.svg").read_text() == "<svg>new</svg>"

@@ -13,72 +13,80 @@ def _reference_size(h: int, k: int, s: int = 1, p: int = 0, op: int = 0, d: int 
     return (h - 1) * s - 2 * p + d * (k - 1) + op + 1
 
 
-_SIZE_CASES = [  # (h_in, kernel_size, stride, padding, output_padding, dilation)
-    (14, 4, 2, 1, 0, 1),   # 14 -> 28 with a 4x4 kernel
-    (7, 3, 2, 1, 1, 1),    # 7 -> 14, the usual decoder step with a 3x3 kernel
-    (5, 3, 1, 0, 0, 1),    # stride 1, no padding: 5 -> 7
-    (4, 3, 2, 0, 0, 1),    # 4 -> 9
-    (3, 3, 1, 0, 0, 2),    # dilation 2: 3 -> 7
-    (6, 5, 3, 2, 2, 1),
+def _reference_padding(h_out: int, h_in: int, k: int, s: int = 1, p: int = 0, d: int = 1) -> int | None:
+    op = h_out - _reference_size(h_in, k, s, p, 0, d)
+    return op if 0 <= op < max(s, d) else None
+
+
+_PADDING_CASES = [  # (h_out, h_in, kernel_size, stride, padding, dilation)
+    (28, 14, 3, 2, 1, 1),   # the usual decoder step with a 3x3 kernel
+    (28, 14, 4, 2, 1, 1),
+    (15, 7, 3, 2, 0, 1),
+    (30, 14, 3, 2, 1, 1),   # too large for any allowed output_padding
+    (26, 14, 3, 2, 1, 1),   # too small: output_padding cannot be negative
+    (10, 3, 3, 3, 1, 2),
 ]
-_HIDDEN_SIZE_CASES = [(1, 1, 1, 0, 0, 1), (10, 2, 2, 0, 1, 1), (8, 3, 3, 1, 2, 2), (2, 7, 1, 3, 0, 1)]
+_HIDDEN_PADDING_CASES = [(11, 3, 3, 3, 1, 2), (12, 3, 3, 3, 1, 2), (10, 5, 2, 1, 0, 3), (1, 1, 1, 1, 0, 1),
+                         (8, 5, 2, 1, 0, 3), (57, 28, 3, 2, 1, 1)]
 
 
-def _diagnose_size(args: tuple, kwargs: dict, got: Any, expected: int) -> str | None:
-    h, k, s, p, op, d = args
-    if not isinstance(got, int) or isinstance(got, bool):
-        return f"return an int (the output height), not a {type(got).__name__}"
-    candidates = [
-        (_reference_size(h, k, s, p, 0, d), op != 0,
-         "output_padding seems to be missing: it adds output_padding rows at the bottom, "
-         "so add it once (not twice: it is one-sided)"),
-        (_reference_size(h, k, s, p, 2 * op, d), op != 0,
-         "output_padding is added on one side only: add output_padding, not 2*output_padding"),
-        (_reference_size(h, k, s, p, op, 1), d != 1,
-         "dilation seems to be ignored: a dilated kernel spans dilation*(kernel_size-1)+1 pixels"),
-        (_reference_size(h, k, s, -p, op, d), p != 0,
-         "padding goes the other way here: a transposed convolution *removes* 2*padding "
-         "pixels (it undoes the padding of the matching convolution)"),
-        (h * s - 2 * p + d * (k - 1) + op + 1, True,
-         "the input contributes (h_in - 1)*stride, not h_in*stride: the first pixel sits at 0, "
-         "the last at (h_in - 1)*stride"),
-        (_reference_size(h, k, s, p, op, d) - 1, True,
-         "off by one: the formula ends with + 1 (one pixel of the last window)"),
-    ]
-    if s > 0:
-        conv = (h + 2 * p - d * (k - 1) - 1) // s + 1
-        candidates.insert(0, (conv, True,
-                              "that is the *convolution* formula (it shrinks the input); a transposed "
-                              "convolution goes the other way: H_out = (H_in-1)*stride - 2*padding "
-                              "+ dilation*(kernel_size-1) + output_padding + 1"))
-    for value, applies, hint in candidates:
-        if applies and got == value and value != expected:
-            return hint
-    return None
+def _torch_sizes(h_in: int, k: int, s: int, p: int, d: int) -> dict[int, int]:
+    """output_padding -> output size, for every output_padding PyTorch accepts."""
+    sizes = {}
+    for op in range(max(s, d)):
+        out = F.conv_transpose2d(torch.zeros(1, 1, h_in, h_in), torch.zeros(1, 1, k, k), stride=s, padding=p,
+                                 output_padding=op, dilation=d)
+        sizes[op] = out.shape[-1]
+    return sizes
 
 
-def check_transposed_size(fn: Callable[..., int], hidden: bool = False) -> None:
-    """``fn(h_in, kernel_size, stride, padding, output_padding, dilation) -> h_out`` of
-    ``nn.ConvTranspose2d``; every case is also checked against PyTorch itself."""
-    cases = _SIZE_CASES + (_HIDDEN_SIZE_CASES if hidden else [])
-    for case in cases:
-        expected = _reference_size(*case)
-        h, k, s, p, op, d = case
-        torch_out = torch.nn.functional.conv_transpose2d(
-            torch.zeros(1, 1, h, h), torch.zeros(1, 1, k, k), stride=s, padding=p, output_padding=op, dilation=d)
-        assert torch_out.shape[-1] == expected, (case, torch_out.shape)  # the reference itself
-    got_stub = None
+def _diagnose_padding(args: tuple, kwargs: dict, got: Any, expected: int | None) -> str | None:
+    h_out, h_in, k, s, p, d = args
+    raw = h_out - _reference_size(h_in, k, s, p, 0, d)
+    if got is not None and (not isinstance(got, int) or isinstance(got, bool)):
+        return f"return an int or None, not a {type(got).__name__}"
+    conv_op = h_out - ((h_in + 2 * p - d * (k - 1) - 1) // s + 1)
+    if got == conv_op and got != raw:
+        return ("that starts from the *convolution* formula (it shrinks the input); use the transposed one: "
+                "(H_in-1)*stride - 2*padding + dilation*(kernel_size-1) + output_padding + 1")
+    if expected is None and got == raw:
+        return ("that value is outside what PyTorch accepts (0 <= output_padding < max(stride, dilation)): "
+                "when no allowed value gives h_out, return None")
+    if expected is None:
+        return "no allowed output_padding reaches this h_out: return None"
+    if got is None and s <= raw < d:
+        return ("an allowed value exists here: the upper limit is max(stride, dilation), not stride alone "
+                "(PyTorch's rule)")
+    if got is None:
+        return "an allowed value exists here: compare h_out with the size that output_padding=0 gives"
+    if got == -raw:
+        return "the sign is flipped: output_padding = h_out - (the size with output_padding = 0)"
+    if got == raw + 1 or got == raw - 1:
+        return "off by one: check the + 1 at the end of the size formula"
+    return "start from the size with output_padding = 0 (section 2.1) and add what is missing"
+
+
+def check_output_padding(fn: Callable[..., int | None], hidden: bool = False) -> None:
+    """``fn(h_out, h_in, kernel_size, stride, padding, dilation)``: the ``output_padding`` of
+    ``nn.ConvTranspose2d`` that maps ``h_in`` to ``h_out``, or ``None`` if no allowed value does;
+    every case is also checked against PyTorch itself."""
+    cases = _PADDING_CASES + (_HIDDEN_PADDING_CASES if hidden else [])
+    for h_out, h_in, k, s, p, d in cases:   # the reference, against the real layer
+        reached = [op for op, size in _torch_sizes(h_in, k, s, p, d).items() if size == h_out]
+        assert reached == ([] if _reference_padding(h_out, h_in, k, s, p, d) is None
+                           else [_reference_padding(h_out, h_in, k, s, p, d)])
     try:
-        got_stub = fn(*cases[0])
+        first = fn(*cases[0])
     except NotImplementedError:
-        raise CheckFailed(NOT_IMPLEMENTED.format(what="transposed_size")) from None
-    if got_stub is ... or got_stub is None:
-        raise CheckFailed(NOT_IMPLEMENTED.format(what="transposed_size") +
-                          " (the function returned nothing: did you forget `return`?)")
-    check_cases(fn, [(case, {}, _reference_size(*case)) for case in cases], "transposed_size",
-                diagnose=_diagnose_size,
-                compare=lambda got, exp: isinstance(got, int) and not isinstance(got, bool) and got == exp)
-    passed("transposed_size")
+        raise CheckFailed(NOT_IMPLEMENTED.format(what="output_padding_for")) from None
+    if first is ...:
+        raise CheckFailed(NOT_IMPLEMENTED.format(what="output_padding_for") +
+                          " (the function returned `...`: did you forget `return`?)")
+    check_cases(fn, [(case, {}, _reference_padding(*case)) for case in cases], "output_padding_for",
+                diagnose=_diagnose_padding,
+                compare=lambda got, exp: (got is None and exp is None) or
+                (isinstance(got, int) and not isinstance(got, bool) and got == exp))
+    passed("output_padding_for")
 
 
 def check_upsample2x(fn: Callable[[torch.Tensor], torch.Tensor], hidden: bool = False) -> None:
@@ -115,12 +123,11 @@ def check_upsample2x(fn: Callable[[torch.Tensor], torch.Tensor], hidden: bool = 
                 hint = ": only the columns were doubled; repeat along the height (dim=2) too"
             elif tuple(got.shape) in ((2 * n, c, h, w), (n, 2 * c, h, w)) or got.numel() == 2 * x.numel():
                 hint = ": the repetition went along the wrong axis; H is dim=2 and W is dim=3"
-            raise CheckFailed(f"upsample2x of shape {shape} returned shape {tuple(got.shape)}, "
-                              f"expected {tuple(expected.shape)}{hint}")
+            raise CheckFailed(f"upsample2x of shape {shape} returned shape {tuple(got.shape)}: the output should "
+                              f"be twice as high and twice as wide, with the same N and C{hint}")
         if torch.equal(got, x.repeat(1, 1, 2, 2)) and not torch.equal(got, expected):
             raise CheckFailed(f"upsample2x of shape {shape} tiles the whole image 2x2 (x.repeat) instead of "
-                              "repeating every pixel into a 2x2 block: use x.repeat_interleave(2, dim=2)"
-                              ".repeat_interleave(2, dim=3)")
+                              "repeating every pixel into a 2x2 block: each pixel must be copied next to itself, along both axes")
         expect_close(got, expected, f"upsample2x(x) for x of shape {shape}", atol=0, rtol=0,
                      hint="each input pixel x[..., i, j] should fill the 2x2 block out[..., 2i:2i+2, 2j:2j+2]")
     passed("upsample2x")

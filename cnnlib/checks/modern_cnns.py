@@ -33,22 +33,26 @@ def _number(answer: Any, what: str) -> int:
 
 # ----------------------------------------------------------------------------- notebook 06
 def check_grouped_conv_params(answer: Any) -> None:
-    """Parameters of AlexNet's conv4: 384 filters, 3x3, on 384 channels, groups=2, with biases."""
-    got = _number(answer, "conv4_params")
-    weights = 3 * 3 * (384 // 2) * 384
-    expected = weights + 384
+    """Parameters of a four-GPU AlexNet conv5: ``nn.Conv2d(384, 256, 3, padding=1, groups=4)``, with biases."""
+    got = _number(answer, "conv5_params")
+    weights = 3 * 3 * (384 // 4) * 256
+    expected = weights + 256
     hints = {
-        3 * 3 * 384 * 384 + 384: "that is a full convolution: with groups=2 each filter sees only 384 / 2 = 192 "
-                                 "input channels, so the weights halve",
-        3 * 3 * 384 * 384: "that is a full convolution without biases: with groups=2 each filter sees only "
-                           "192 input channels, and each of the 384 filters has a bias",
-        weights: "the weights are right; add the biases: one per filter (384)",
-        weights + 192: "each of the 384 filters has its own bias, not one per filter of one GPU",
-        weights // 2 + 192: "that is one GPU's half of the layer; the layer has both halves",
-        weights // 2: "that is one GPU's half of the layer, without biases; count both halves and the 384 biases",
+        3 * 3 * 384 * 256 + 256: "that is a full convolution (groups=1): with groups=4 each filter sees only a "
+                                 "quarter of the input channels",
+        3 * 3 * 384 * 256: "that is a full convolution without biases: each filter sees only a quarter of the "
+                           "input channels, and each filter has a bias",
+        3 * 3 * (384 // 2) * 256 + 256: "that is the two-GPU layer of the paper (groups=2); here the channels are "
+                                        "split in four groups",
+        weights: "the weights are right; add the biases: one per filter",
+        weights + 256 // 4: "every filter has its own bias, not one per filter of one GPU",
+        weights // 4 + 256 // 4: "that is one GPU's share of the layer; the layer has all four shares",
+        weights // 4: "that is one GPU's share of the weights; count all four shares and the biases",
+        3 * 3 * (384 // 4) * (256 // 4) + 256: "each group has a quarter of the filters, and there are four groups",
     }
-    expect_equal(got, expected, "conv4_params", hints.get(got, "weights = kH * kW * (C_in / groups) * C_out, plus C_out biases"))
-    passed("conv4_params")
+    expect_equal(got, expected, "conv5_params",
+                 hints.get(got, "weights = kH * kW * (C_in / groups) * C_out, plus one bias per filter"))
+    passed("conv5_params")
 
 
 def _lrn_reference(a: torch.Tensor, n: int, k: float, alpha: float, beta: float) -> torch.Tensor:
@@ -78,6 +82,19 @@ def _lrn_variants(a: torch.Tensor, n: int, k: float, alpha: float, beta: float) 
     }
 
 
+def _has_loop(src: str) -> bool:
+    """True if the code (docstring and comments left out) has a for/while loop or a comprehension."""
+    import ast
+    import textwrap
+
+    try:
+        tree = ast.parse(textwrap.dedent(src))
+    except SyntaxError:
+        return False
+    loops = (ast.For, ast.AsyncFor, ast.While, ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
+    return any(isinstance(node, loops) for node in ast.walk(tree))
+
+
 def check_local_response_norm(fn: Callable[..., torch.Tensor], hidden: bool = False) -> None:
     """``fn(a, n, k, alpha, beta)``: the paper's LRN across channels, (N, C, H, W) -> same."""
     try:
@@ -87,7 +104,11 @@ def check_local_response_norm(fn: Callable[..., torch.Tensor], hidden: bool = Fa
     if "LocalResponseNorm" in src or "F.local_response_norm" in src or "functional.local_response_norm" in src:
         raise CheckFailed("local_response_norm should compute the formula itself, without nn.LocalResponseNorm "
                           "or F.local_response_norm")
-    cases = [((2, 7, 3, 3), 5, 2.0, 1e-4, 0.75), ((1, 4, 2, 5), 3, 1.0, 0.01, 0.5)]
+    if _has_loop(src):
+        raise CheckFailed("local_response_norm should work without a Python loop (no for / while / comprehension): "
+                          "the sum over a window of channels is a difference of two cumulative sums along dim=1 "
+                          "(torch.cumsum), or a convolution along the channel axis")
+    cases = [((2, 7, 3, 3), 5, 2.0, 1e-4, 0.75), ((1, 4, 2, 5), 3, 1.0, 0.01, 0.5), ((1, 6, 2, 2), 4, 2.0, 0.01, 0.75)]
     if hidden:
         cases += [((3, 2, 4, 4), 5, 2.0, 0.05, 0.75), ((1, 12, 1, 1), 7, 0.5, 0.02, 1.0)]
     gen = torch.Generator().manual_seed(0)
@@ -114,42 +135,72 @@ def check_local_response_norm(fn: Callable[..., torch.Tensor], hidden: bool = Fa
 
 
 # ----------------------------------------------------------------------------- notebook 07
-def check_stacked_rf(fn: Callable[..., int], hidden: bool = False) -> None:
-    """``fn(n, k=3)``: receptive field of ``n`` stacked k x k convolutions with stride 1."""
-    cases = [((1,), {}, 3), ((2,), {}, 5), ((3,), {}, 7), ((2,), {"k": 5}, 9)]
+def _vgg_rf(blocks: list[int], pool_adds: bool = True, jump_grows: bool = True, pool_first: bool = False) -> int:
+    """Receptive field after the last pooling; the flags switch on the typical mistakes."""
+    rf, jump = 1, 1
+    for convs in blocks:
+        if pool_first:
+            jump *= 2
+        rf += convs * 2 * jump
+        if pool_adds:
+            rf += jump
+        if jump_grows and not pool_first:
+            jump *= 2
+    return rf
+
+
+def check_vgg_rf(fn: Callable[..., int], hidden: bool = False) -> None:
+    """``fn(convs_per_block)``: receptive field after the last 2x2/2 pooling of VGG blocks of
+    3x3, stride-1 convolutions."""
+    try:
+        src = inspect.getsource(fn)
+    except (OSError, TypeError):
+        src = ""
+    if "receptive_field" in src or "cnnlib.shapes" in src:
+        raise CheckFailed("vgg_rf should follow the rule itself (r += (k - 1) * jump), without cnnlib.shapes")
+    blocks = [[1, 2], [1, 1, 2], [2], [3, 1]]
     if hidden:
-        cases += [((5,), {}, 11), ((4,), {"k": 7}, 25), ((1,), {"k": 1}, 1), ((10,), {"k": 2}, 11)]
+        blocks += [[1, 1, 2, 2, 2], [4, 4, 4, 4, 4], [], [2, 3, 2]]
+    cases = [(([*b],), {}, _vgg_rf(b)) for b in blocks]
 
     def diagnose(args, kwargs, got, expected):
-        n, k = args[0], kwargs.get("k", 3)
-        if got == n * k:
-            return "neighbouring windows overlap: each extra layer adds k - 1 pixels, not k"
-        if got == n * (k - 1):
-            return "start from one pixel: a single k x k convolution already sees 1 + (k - 1) = k"
-        if got == 2 * n + 1 and k != 3:
-            return "use the kernel size k, not 3"
-        if got == k ** n:
-            return "with stride 1 the field grows by adding k - 1 per layer, not by multiplying"
-        return "each stride-1 layer adds k - 1 to the field of the layer below: 1 + n * (k - 1)"
+        b = args[0]
+        if got == 1 + 2 * sum(b) + len(b):
+            return ("the jump seems to stay 1: after each stride-2 pooling one step in the feature map is twice "
+                    "as many input pixels, so later layers add (k - 1) * jump with a doubled jump")
+        if got == 1 + 2 * sum(b):
+            return "the jump stays 1 and the poolings add nothing: both are wrong"
+        if got == _vgg_rf(b, pool_adds=False):
+            return "the 2x2 pooling also widens the field: it adds (2 - 1) * jump before doubling the jump"
+        if got == _vgg_rf(b, pool_first=True):
+            return "the jump doubles *after* the pooling of a block, not before its convolutions"
+        if got == _vgg_rf(b) - 1:
+            return "off by one: a single pixel has receptive field 1, so start from 1, not 0"
+        return "start from rf = 1, jump = 1; each 3x3 conv adds 2 * jump; each pool adds jump, then doubles jump"
 
-    check_cases(fn, cases, "stacked_rf", diagnose)
-    passed("stacked_rf")
+    check_cases(fn, cases, "vgg_rf", diagnose)
+    passed("vgg_rf")
 
 
 def check_vgg16_fc6_params(answer: Any) -> None:
-    """Parameters (with biases) of VGG16's first dense layer at 224x224 input."""
+    """Parameters (with biases) of VGG-16's fc6 without adaptive pooling, for a 288x288 input."""
     got = _number(answer, "fc6_params")
-    expected = 7 * 7 * 512 * 4096 + 4096
+    side = 288 // 2 ** 5
+    expected = side * side * 512 * 4096 + 4096
     hints = {
-        7 * 7 * 512 * 4096: "the weights are right; add one bias per output (4096)",
-        14 * 14 * 512 * 4096 + 4096: "you stopped before the fifth pooling: 224 / 2**5 = 7, so fc6 sees 7x7x512",
-        14 * 14 * 512 * 4096: "you stopped before the fifth pooling (224 / 2**5 = 7), and forgot the biases",
-        512 * 4096 + 4096: "fc6 sees the whole flattened 7x7x512 map: 25,088 inputs, not 512",
-        4096 * 4096 + 4096: "that is fc7 (4096 -> 4096); fc6 takes the flattened 7x7x512 feature map",
-        224 * 224 * 3 * 4096 + 4096: "fc6 comes after the five conv blocks: its input is the 7x7x512 map, not the image",
-        6 * 6 * 512 * 4096 + 4096: "VGG's feature map is 7x7 (224 / 32), not AlexNet's 6x6",
+        side * side * 512 * 4096: "the input size is right; add one bias per output",
+        7 * 7 * 512 * 4096 + 4096: "that is fc6 for a 224x224 input: the feature map grows with the image "
+                                   "when there is no adaptive pooling",
+        7 * 7 * 512 * 4096: "that is fc6 for 224x224 without biases: here the image is larger, and the map with it",
+        (288 // 16) ** 2 * 512 * 4096 + 4096: "VGG-16 has five poolings, not four: the map is 288 / 2**5 wide",
+        (288 // 2 ** 5) * 512 * 4096 + 4096: "the map is square: fc6 sees side * side * 512 values",
+        512 * 4096 + 4096: "fc6 sees the whole flattened feature map (side * side * 512 values), not 512",
+        4096 * 4096 + 4096: "that is fc7 (4096 -> 4096); fc6 takes the flattened feature map",
+        288 * 288 * 3 * 4096 + 4096: "fc6 comes after the five conv blocks: its input is the last feature map, "
+                                     "not the image",
     }
-    expect_equal(got, expected, "fc6_params", hints.get(got, "params = inputs * outputs + outputs, inputs = 7 * 7 * 512"))
+    expect_equal(got, expected, "fc6_params",
+                 hints.get(got, "params = inputs * outputs + outputs; inputs = the flattened last feature map"))
     passed("fc6_params")
 
 
@@ -188,11 +239,12 @@ def check_inception_block(cls: type, hidden: bool = False) -> None:
             raise CheckFailed(f"{call} turned a batch of 8 into shape {shape}: concatenate along the channel "
                               f"axis (dim=1), not the batch axis")
         if shape[1] == c1 + c3[1] + c5[1] + c_in:
-            raise CheckFailed(f"{call} gives {shape[1]} channels, expected {expected_c}: the pool branch needs its "
-                              f"1x1 projection to pool_proj = {pool_proj} channels")
+            raise CheckFailed(f"{call} gives {shape[1]} channels: the pool branch passes all {c_in} input channels "
+                              f"on; it needs its 1x1 projection to pool_proj channels")
         if shape[1] != expected_c:
-            raise CheckFailed(f"{call} gives {shape[1]} channels, expected c1 + c3[1] + c5[1] + pool_proj = "
-                              f"{expected_c}: concatenate the four branch outputs along dim=1")
+            raise CheckFailed(f"{call} gives {shape[1]} channels, {'too many' if shape[1] > expected_c else 'too few'}"
+                              f": concatenate the four branch outputs along dim=1, with c1 + c3[1] + c5[1] + "
+                              f"pool_proj channels in all")
         if shape[2:] != (size, size):
             raise CheckFailed(f"{call} turned a {size}x{size} input into {shape[2]}x{shape[3]}: every branch must "
                               f"keep the size (padding 1 for 3x3, 2 for 5x5, and stride=1, padding=1 in the pool), "
@@ -212,7 +264,7 @@ def check_inception_block(cls: type, hidden: bool = False) -> None:
         if got != reference:
             hint = ("the 1x1 reductions in front of the 3x3 and 5x5 convolutions seem to be missing"
                     if got > reference else "each of the six convolutions has a weight and a bias")
-            raise CheckFailed(f"{call} has {got:,} parameters, expected {reference:,}: {hint}")
+            raise CheckFailed(f"{call} has {got:,} parameters, {'too many' if got > reference else 'too few'}: {hint}")
         out.sum().backward()
         missing = [n for n, p in block.named_parameters() if p.grad is None]
         expect_true(not missing, f"{call}: no gradient reaches {missing}: is every branch used in forward?")

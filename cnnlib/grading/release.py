@@ -19,6 +19,7 @@ Nothing here re-implements nbgrader; ``ClearExerciseOutput`` only narrows nbgrad
 from __future__ import annotations
 
 import copy
+import shutil
 import sys
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -38,6 +39,9 @@ from nbgrader.preprocessors import (
 NUMBERED = "[0-9][0-9]_*.ipynb"
 ROOT = Path(__file__).resolve().parents[2]
 SOURCE_DIR = ROOT / "notebooks"
+
+
+FIGURES = "figures"  # diagrams shown by markdown cells: ![...](figures/NAME.svg)
 
 
 class RefuseOverwrite(FileExistsError):
@@ -132,4 +136,17 @@ def release(source_dir: Path = SOURCE_DIR, out_dir: Path = ROOT / "release", for
         nbformat.validate(nb)
         nbformat.write(nb, target)
         print(f"{target}", file=sys.stdout)
+    copy_figures(Path(sources[0]).parent, out_dir)
     return targets
+
+
+def copy_figures(source_dir: Path, out_dir: Path) -> Path | None:
+    """Copy ``source_dir/figures/`` (the diagrams the markdown cells show) to
+    ``out_dir/figures/``, replacing older copies, so that the notebooks there show them.
+    Returns the copied folder, or None when the course has no figures."""
+    src = Path(source_dir) / FIGURES
+    if not src.is_dir():
+        return None
+    dst = Path(out_dir) / FIGURES
+    shutil.copytree(src, dst, dirs_exist_ok=True)
+    return dst

@@ -32,7 +32,7 @@ import nbformat
 from nbformat import NotebookNode
 from nbformat.v4 import new_markdown_cell
 
-from .release import ROOT, SOURCE_DIR, numbered_notebooks, student_version
+from .release import ROOT, SOURCE_DIR, copy_figures, numbered_notebooks, student_version
 
 WORKSPACE = ROOT / "my-notebooks"
 SOLUTIONS = "solutions"
@@ -202,4 +202,6 @@ def refresh(source_dir: Path = SOURCE_DIR, workspace: Path = WORKSPACE, update: 
         else:  # the learner edited it
             result.solutions_kept.append(name)
     manifest_path.write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
+    copy_figures(Path(source_dir), workspace)  # the diagrams, for the copies and the solutions
+    copy_figures(Path(source_dir), workspace / SOLUTIONS)
     return result

@@ -10,7 +10,8 @@ installed from the npm registry by ``npm install`` (versions pinned in
 
 Each deck shows the student view of the exercises (solutions, hidden tests and mark
 schemes removed, through nbgrader's own preprocessors) and hides the code of cells
-tagged ``hide-input``. Cells' ``slideshow.slide_type`` metadata decides the slides.
+tagged ``hide-input``. Figures that markdown cells show from ``notebooks/figures/`` (the
+block diagrams) are copied to ``build/slides/figures/``, next to the decks. Cells' ``slideshow.slide_type`` metadata decides the slides.
 The decks have a 1280x720 slide; ``deck_view`` adds a title slide, leaves out check cells'
 stored outputs and progress bars, and the template (``templates/course_slides``) styles
 and fits each slide (see CONTRIBUTING.md, "How to keep a slide within 1280x720";
@@ -161,9 +162,44 @@ def is_progress_bar(output: nbformat.NotebookNode) -> bool:
     return not text.strip() or bool(PROGRESS.search(text))
 
 
+# A figure a markdown cell shows from the notebooks' folder: ![alt](figures/x.svg) or <img src="figures/x.svg">
+FIGURE_REF = re.compile(r"""(?:\]\(\s*|src=["'])(figures/[^)"'\s]+)""")
+
+
+def figure_refs(nb: nbformat.NotebookNode) -> list[str]:
+    """The ``figures/...`` files the notebook's markdown cells show, in order, each once."""
+    refs: list[str] = []
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            refs += [r for r in FIGURE_REF.findall(cell.source) if r not in refs]
+    return refs
+
+
+def copy_figures(nb: nbformat.NotebookNode, notebook: Path, out: Path) -> list[Path]:
+    """Copy the figures the markdown cells reference (``notebooks/figures/*.svg``, the block
+    diagrams of ``tools/make_diagrams.py``) to ``out/figures/``: the deck keeps the relative
+    links, so it shows them from disk with no network. A reference to a missing file is an
+    error here rather than a broken image on a slide."""
+    copied = []
+    for ref in figure_refs(nb):
+        if ".." in Path(ref).parts:
+            raise ValueError(f"{notebook.name}: figure {ref!r} must lie inside figures/")
+        src = notebook.parent / ref
+        if not src.is_file():
+            raise FileNotFoundError(f"{notebook.name} shows {ref}, which does not exist "
+                                    "(python tools/make_diagrams.py writes the diagrams)")
+        dst = out / ref
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(src, dst)
+        copied.append(dst)
+    return copied
+
+
 def build_deck(notebook: Path, out: Path, ex: SlidesExporter | None = None) -> Path:
-    """Write ``out/<notebook stem>.slides.html`` and return its path."""
+    """Write ``out/<notebook stem>.slides.html`` (and the figures its markdown shows, into
+    ``out/figures/``) and return the deck's path."""
     nb = deck_view(student_view(nbformat.read(notebook, as_version=4)), notebook)
+    copy_figures(nb, notebook, out)
     body, _ = (ex or exporter()).from_notebook_node(nb, resources={"metadata": {"name": notebook.stem}})
     deck = out / f"{notebook.stem}.slides.html"
     deck.write_text(body, encoding="utf-8")

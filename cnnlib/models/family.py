@@ -1,0 +1,221 @@
+"""One small-model budget for the family comparison of notebooks 06 (AlexNet), 07 (VGG)
+and 08 (NiN / GoogLeNet): the same data, the same recipe, the same baselines.
+
+Every family's small model is trained on the same images for the same number of steps
+with the same optimizer, next to two baselines that any CNN must be compared with:
+multinomial **logistic regression** (one dense layer on the 784 pixels) and **LeNet**
+(notebook 05). Curves and every choice use a validation split held out from the
+training images; the test set is left to the notebooks, read once per final model.
+
+- :data:`BUDGET` -- the documented setting (a :class:`Budget`).
+- :func:`budget_data` -- ``(train_x, train_y, val_x, val_y)`` for a budget.
+- :func:`logistic_regression` -- the linear baseline.
+- :class:`EpochChunks` -- a loader that hands out an epoch in ``parts`` pieces, so that
+  :func:`cnnlib.train.fit` records several points per epoch.
+- :func:`train_on_budget` -- Adam + one-cycle on the budget; returns a ``History`` with
+  ``epochs * evals_per_epoch`` points.
+- :func:`plot_seed_curves` -- mean +- sd over seeds of those curves, whole-epoch ticks.
+- :func:`weight_layers`, :func:`longest_path` -- depth as the papers count it.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterator, Mapping, Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+from torch import nn
+
+from .. import _validate
+from ..data import TensorLoader, load_dataset, train_val_split
+from ..train import History, fit
+
+
+@dataclass(frozen=True)
+class Budget:
+    """A training budget: which images, how many steps, which recipe.
+
+    ``n_images`` training images of ``dataset`` are drawn (``seed=0``), ``n_val`` of them
+    are held out for validation; the rest are trained on for ``epochs`` epochs of
+    ``batch_size`` with Adam and a one-cycle schedule peaking at ``lr``; the validation
+    accuracy is measured ``evals_per_epoch`` times per epoch.
+    """
+
+    dataset: str = "fashion_mnist"
+    n_images: int = 3500
+    n_val: int = 500
+    epochs: int = 2
+    batch_size: int = 64
+    lr: float = 1e-2
+    evals_per_epoch: int = 4
+    seeds: tuple[int, ...] = (0, 1, 2)
+
+    def __post_init__(self) -> None:
+        for name in ("n_images", "n_val", "epochs", "batch_size", "evals_per_epoch"):
+            _validate.positive_int(name, getattr(self, name))
+        if self.n_val >= self.n_images:
+            raise ValueError(f"n_val must be smaller than n_images ({self.n_images}), got {self.n_val}")
+        if isinstance(self.lr, bool) or not isinstance(self.lr, (int, float)) or not self.lr > 0:
+            raise ValueError(f"lr must be a positive number, got {self.lr!r}")
+        if len(self.seeds) < 3:
+            raise ValueError(f"seeds must hold at least 3 seeds (a comparison needs a spread), got {self.seeds}")
+
+    @property
+    def n_train(self) -> int:
+        """Images actually trained on (``n_images - n_val``)."""
+        return self.n_images - self.n_val
+
+    def steps_per_epoch(self) -> int:
+        """Optimizer steps per epoch: ``ceil(n_train / batch_size)``."""
+        return -(-self.n_train // self.batch_size)
+
+
+BUDGET = Budget()
+"""The setting used in notebooks 06, 07 and 08: 3,500 Fashion-MNIST training images
+(3,000 to train on, 500 held out for validation), 2 epochs of batch 64 (94 steps), Adam
+with a one-cycle schedule peaking at 1e-2, validation 4 times per epoch, seeds 0, 1, 2.
+The same for every model (not tuned per model)."""
+
+
+def weight_layers(model: nn.Module) -> int:
+    """Number of ``nn.Conv2d`` and ``nn.Linear`` modules in ``model`` (all paths)."""
+    _validate.module("model", model)
+    return sum(isinstance(m, (nn.Conv2d, nn.Linear)) for m in model.modules())
+
+
+def longest_path(model: nn.Module) -> int:
+    """Weight layers (Conv2d, Linear) on the longest input-output path, the papers' "depth":
+    an Inception block (:class:`cnnlib.models.googlenet.Inception`) counts its longest
+    branch, a torchvision residual block its main path (a shortcut projection runs beside
+    it); any other module the sum over its children, in order."""
+    _validate.module("model", model)
+    from torchvision.models.resnet import BasicBlock, Bottleneck
+
+    from .googlenet import Inception
+
+    if isinstance(model, Inception):
+        return max(longest_path(b) for b in (model.branch1, model.branch2, model.branch3, model.branch4))
+    if isinstance(model, (BasicBlock, Bottleneck)):
+        return weight_layers(model) - (model.downsample is not None)
+    if isinstance(model, (nn.Conv2d, nn.Linear)):
+        return 1
+    return sum(longest_path(m) for m in model.children())
+
+
+def _budget(budget: object) -> Budget:
+    if not isinstance(budget, Budget):
+        raise TypeError(f"budget must be a cnnlib.models.family.Budget, got {type(budget).__name__}")
+    return budget
+
+
+def budget_data(budget: Budget = BUDGET) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The budget's images: ``train_x (n_train, 1, 28, 28), train_y (n_train,), val_x
+    (n_val, 1, 28, 28), val_y (n_val,)``, all from the dataset's *training* split."""
+    budget = _budget(budget)
+    images, labels = load_dataset(budget.dataset, "train", n=budget.n_images, seed=0)
+    return train_val_split(images, labels, budget.n_val, seed=0)
+
+
+def logistic_regression(in_features: int = 28 * 28, num_classes: int = 10) -> nn.Sequential:
+    """Multinomial logistic regression: flatten, one dense layer. (N, C, H, W) -> (N, num_classes),
+    with C * H * W = ``in_features``. Trained with cross-entropy it is the linear baseline."""
+    in_features = _validate.positive_int("in_features", in_features)
+    num_classes = _validate.positive_int("num_classes", num_classes)
+    return nn.Sequential(nn.Flatten(), nn.Linear(in_features, num_classes))
+
+
+class EpochChunks:
+    """Hands out each epoch of ``loader`` in ``parts`` consecutive pieces, one piece per
+    iteration: ``fit(model, EpochChunks(loader, 4), 4 * epochs, ...)`` trains on exactly the
+    same batches as ``fit(model, loader, epochs, ...)`` but records (and validates) four
+    times per epoch. ``len()`` is the number of batches of the next piece."""
+
+    def __init__(self, loader: TensorLoader, parts: int) -> None:
+        if not isinstance(loader, TensorLoader):
+            raise TypeError(f"loader must be a cnnlib.data.TensorLoader, got {type(loader).__name__}")
+        parts = _validate.positive_int("parts", parts)
+        if parts > len(loader):
+            raise ValueError(f"parts must be at most the number of batches per epoch ({len(loader)}), got {parts}")
+        self.loader, self.parts = loader, parts
+        self.sizes = [len(a) for a in np.array_split(np.arange(len(loader)), parts)]
+        self._part = 0
+        self._it: Iterator | None = None
+
+    def __len__(self) -> int:
+        return self.sizes[self._part]
+
+    def __iter__(self) -> Iterator:
+        if self._part == 0 or self._it is None:
+            self._it = iter(self.loader)
+        for _ in range(self.sizes[self._part]):
+            yield next(self._it)
+        self._part = (self._part + 1) % self.parts
+
+
+def train_on_budget(
+    model: nn.Module,
+    data: Sequence[torch.Tensor],
+    seed: int = 0,
+    budget: Budget = BUDGET,
+    device: torch.device | str | None = None,
+) -> History:
+    """Train ``model`` in place on ``data = (train_x, train_y, val_x, val_y)`` (from
+    :func:`budget_data`) with the budget's recipe; ``seed`` sets the batch order.
+
+    Returns a :class:`cnnlib.train.History` with ``epochs * evals_per_epoch`` entries: the
+    training loss and accuracy are running means over each piece of an epoch, measured
+    in train mode (dropout on); the validation loss and accuracy are measured in eval
+    mode on ``val_x`` after each piece.
+    """
+    _validate.module("model", model)
+    budget = _budget(budget)
+    seed = _validate.nonneg_int("seed", seed)
+    if not isinstance(data, (tuple, list)) or len(data) != 4:
+        raise TypeError("data must be the 4 tensors (train_x, train_y, val_x, val_y) of budget_data()")
+    train_x, train_y, val_x, val_y = data
+    train = TensorLoader(train_x, train_y, batch_size=budget.batch_size, shuffle=True, seed=seed)
+    val = TensorLoader(val_x, val_y, batch_size=500)
+    chunks = EpochChunks(train, budget.evals_per_epoch)
+    optimizer = torch.optim.Adam(model.parameters(), lr=budget.lr)
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=budget.lr,
+                                                    total_steps=budget.epochs * len(train))
+    return fit(model, chunks, budget.epochs * budget.evals_per_epoch, optimizer, scheduler=scheduler,
+               val_loader=val, device=device, progress=False)
+
+
+def plot_seed_curves(
+    runs: Mapping[str, Sequence[History]],
+    evals_per_epoch: int = BUDGET.evals_per_epoch,
+    title: str | None = None,
+) -> plt.Figure:
+    """Training loss (left) and validation accuracy (right) against epochs, the mean over
+    seeds as a line and +- one sd as a band, one colour per model. ``runs``: model name ->
+    the histories of its seeds (from :func:`train_on_budget`). Epoch ticks are whole numbers."""
+    if not isinstance(runs, Mapping) or not runs:
+        raise TypeError("runs must be a non-empty dict: model name -> list of History (one per seed)")
+    evals_per_epoch = _validate.positive_int("evals_per_epoch", evals_per_epoch)
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    epochs = 1
+    for (name, hists), color in zip(runs.items(), colors * 4):
+        if not hists or not all(isinstance(h, History) for h in hists):
+            raise TypeError(f"runs[{name!r}] must be a non-empty list of History")
+        for ax, key in zip(axes, ("train_loss", "val_metric")):
+            values = np.array([getattr(h, key) for h in hists], dtype=float)   # (seeds, points)
+            x = np.arange(1, values.shape[1] + 1) / evals_per_epoch
+            epochs = max(epochs, int(np.ceil(x[-1])))
+            mean, sd = values.mean(0), values.std(0, ddof=1) if len(values) > 1 else np.zeros(values.shape[1])
+            ax.plot(x, mean, "-o", ms=3, color=color, label=f"{name} (n={len(values)})")
+            ax.fill_between(x, mean - sd, mean + sd, color=color, alpha=0.2)
+    axes[0].set(xlabel="epoch", ylabel="cross-entropy", title="training loss (running mean, train mode)")
+    axes[1].set(xlabel="epoch", ylabel="accuracy", title="validation accuracy (eval mode)")
+    for ax in axes:
+        ax.set_xticks(range(0, epochs + 1))
+        ax.set_xlim(0, epochs + 0.05)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=9)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
