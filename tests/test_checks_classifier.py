@@ -104,9 +104,17 @@ def test_softmax_unknown_mistake_still_fails():
 
 
 # ----------------------------------------------------------------------------- parameter counts
+def test_lenet_params_constants_match_pytorch():
+    from cnnlib.models.lenet import LeNet
+    from cnnlib.shapes import count_params
+
+    m = LeNet(channels=(10, 20), padding=0)
+    assert (count_params(m.features.conv2), count_params(m.classifier.fc1)) == (5020, 38520)
+
+
 def test_lenet_params_right_answer(capsys):
-    check_lenet_params(6 * 16 * 5 * 5 + 16, 400 * 120 + 120)
-    check_lenet_params(2416.0, torch.tensor(48120))
+    check_lenet_params(10 * 20 * 5 * 5 + 20, 320 * 120 + 120)
+    check_lenet_params(5020.0, torch.tensor(38520))
     assert "all checks passed" in capsys.readouterr().out
 
 
@@ -114,30 +122,35 @@ def test_lenet_params_stub():
     with pytest.raises(CheckFailed, match="not implemented"):
         check_lenet_params(..., ...)
     with pytest.raises(CheckFailed, match="not implemented"):
-        check_lenet_params(2416, None)
+        check_lenet_params(5020, None)
 
 
 @pytest.mark.parametrize("conv2, fc1, hint", [
-    (2400, 48120, "weights only: add one bias per filter"),
-    (416, 48120, "one 5x5 slice per input channel"),
-    (2406, 48120, "per \\*output\\* channel"),
-    (151, 48120, "one filter"),
-    (1234, 48120, "C_in = 6"),
-    (2416, 48000, "weights only: add one bias per output neuron"),
-    (2416, 94200, "MLP that flattens the raw 28x28"),
-    (2416, 30840, "without\\* padding"),
-    (2416, 192120, "before the second pooling"),
-    (2416, 12345, "in_features = 16\\*5\\*5 = 400"),
+    (5000, 38520, "weights only: add one bias per filter"),
+    (520, 38520, "one 5x5 slice per input channel"),
+    (5010, 38520, "per \\*output\\* channel"),
+    (251, 38520, "one filter"),
+    (3020, 38520, "makes 10 maps, not 6"),
+    (4016, 38520, "20 filters, not 16"),
+    (1234, 38520, "C_in the number of maps"),
+    (5020, 38400, "weights only: add one bias per output neuron"),
+    (5020, 38720, "not to the inputs"),
+    (5020, 48120, "padding=2"),
+    (5020, 60120, "padded LeNet"),
+    (5020, 94200, "raw image"),
+    (5020, 30840, "20 channels"),
+    (5020, 153720, "before the second pooling"),
+    (5020, 12345, "trace the sizes"),
 ])
 def test_lenet_params_typical_mistakes(conv2, fc1, hint):
     with pytest.raises(CheckFailed, match=hint):
         check_lenet_params(conv2, fc1)
 
 
-@pytest.mark.parametrize("bad", [2416.5, "2416", True, [2416]])
+@pytest.mark.parametrize("bad", [5020.5, "5020", True, [5020]])
 def test_lenet_params_not_a_whole_number(bad):
     with pytest.raises(CheckFailed, match="whole number"):
-        check_lenet_params(bad, 48120)
+        check_lenet_params(bad, 38520)
 
 
 # ----------------------------------------------------------------------------- flatten size
@@ -189,7 +202,7 @@ def test_flatten_typical_mistakes(fn, hint):
     with pytest.raises(CheckFailed, match=hint) as err:
         check_flatten_size(fn)
     if hint is None:   # no known mistake: the plain message, no hint
-        assert str(err.value).endswith("expected 400")
+        assert "trace the side length" in str(err.value)
 
 
 def test_flatten_mistake_matched_on_one_case_only():
@@ -197,12 +210,12 @@ def test_flatten_mistake_matched_on_one_case_only():
     def fn(n, p, c):
         return flatten_right(n, p, c) if n == 28 else _pipeline(n, p, c, conv1=lambda s: s - 5 + 1)
 
-    with pytest.raises(CheckFailed, match="flatten_size\\(29, 2, 8\\) returned 128, expected 200: the padding"):
+    with pytest.raises(CheckFailed, match="flatten_size\\(29, 2, 8\\) returned 128, which is not right: the padding"):
         check_flatten_size(fn)
 
 
 def test_flatten_unknown_mistake_and_bool():
-    with pytest.raises(CheckFailed, match="flatten_size\\(28, 2, 16\\) returned 7, expected 400$"):
+    with pytest.raises(CheckFailed, match="flatten_size\\(28, 2, 16\\) returned 7, which is not right: trace"):
         check_flatten_size(lambda n, p, c: 7)
     with pytest.raises(CheckFailed, match="returned True"):
         check_flatten_size(lambda n, p, c: True)
@@ -223,5 +236,36 @@ def test_flatten_crash_on_other_cases_still_diagnoses_the_first():
             raise ValueError("only 28x28 with padding 2 supported")
         return 256     # ignores the padding
 
-    with pytest.raises(CheckFailed, match="returned 256, expected 400: the padding of conv1"):
+    with pytest.raises(CheckFailed, match="returned 256, which is not right: the padding of conv1"):
         check_flatten_size(fn)
+
+
+def _softmax_no_max(z):
+    return torch.exp(z) / torch.exp(z).sum(dim=1, keepdim=True)
+
+
+# (check, args, kwargs, strings of the right value that must not appear in the feedback)
+LEAK_CASES = [
+    (check_lenet_params, (5000, 38520), {}, ["5,020", "5020"]),
+    (check_lenet_params, (3020, 38520), {}, ["5,020", "5020"]),
+    (check_lenet_params, (5020, 48120), {}, ["38,520", "38520", "320"]),
+    (check_lenet_params, (5020, 38400), {}, ["38,520", "38520"]),
+    (check_lenet_params, (5020, 12345), {}, ["38,520", "38520", "320"]),
+    (check_softmax, (lambda z: torch.softmax(z, dim=0),), {}, ["expected", "0.09003", "0.6652"]),
+    (check_softmax, (_softmax_no_max,), {}, ["expected", "0.09003", "0.6652"]),
+    (check_softmax, (lambda z: torch.exp(z - z.amax(1, keepdim=True)),), {}, ["expected", "0.09003"]),
+    (check_flatten_size, (lambda n, p, c: 7,), {}, ["expected"]),
+    (check_flatten_size, (lambda n, p, c: flatten_right(n, p, c) if n == 28 else 1,), {}, ["expected", "256"]),
+    (check_flatten_size, (lambda n, p, c: flatten_right(n, p, c) // c,), {}, ["expected", "400"]),
+]
+
+EXERCISE_ANSWERS = {"05_lenet_mnist.ipynb": {"ex2-answer": ["5020", "38520"]}}
+
+
+@pytest.mark.parametrize("check, args, kwargs, forbidden", LEAK_CASES)
+def test_no_leak(check, args, kwargs, forbidden, capsys):
+    with pytest.raises(CheckFailed) as err:
+        check(*args, **kwargs)
+    text = str(err.value) + capsys.readouterr().out
+    for s in forbidden:
+        assert s not in text, (s, text)

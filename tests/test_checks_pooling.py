@@ -11,8 +11,10 @@ from cnnlib.checks.pooling import (
     POOL_EXPECTED,
     check_max_pool_2x2,
     check_max_pool_2x2_backward,
+    check_max_pool_2x2_gradient,
     check_pool_output_shape,
 )
+from cnnlib.ops import im2col as ops_im2col
 from cnnlib.ops import loops
 
 
@@ -140,3 +142,60 @@ def test_pool_output_shape(capsys):
 def test_pool_output_shape_wrong(answer, hint):
     with pytest.raises(CheckFailed, match=hint):
         check_pool_output_shape(answer)
+
+
+def test_gradient_check_passes_and_fails(capsys):
+    check_max_pool_2x2_gradient(backward_right)
+    assert "numerical gradient check" in capsys.readouterr().out
+    for wrong, hint in [(lambda dout, x: _upsampled(dout, x) / 4, "relative error"),
+                        (_mask_only, "relative error"),
+                        (lambda dout, x: dout, "shape of the input"),
+                        (lambda dout, x: (_ for _ in ()).throw(NotImplementedError()), "not implemented")]:
+        with pytest.raises(CheckFailed, match=hint):
+            check_max_pool_2x2_gradient(wrong)
+    with pytest.raises(ValueError, match="eps"):
+        check_max_pool_2x2_gradient(backward_right, eps=0.5)
+
+
+def test_references_are_cnnlib_ops_and_match_pytorch():
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((2, 3, 7, 6))
+    dout = rng.standard_normal((2, 3, 3, 3))
+    out, cache = ops_im2col.max_pool2d_forward(x, 2)
+    xt = torch.tensor(x, requires_grad=True)
+    torch.nn.functional.max_pool2d(xt, 2).backward(torch.tensor(dout))
+    assert np.allclose(out, torch.nn.functional.max_pool2d(torch.tensor(x), 2).numpy())
+    assert np.allclose(ops_im2col.max_pool2d_backward(dout, cache), xt.grad.numpy())
+
+
+def _two_values_wrong(x):
+    out = pool_right(x).copy()
+    out.flat[0] += 1.0
+    return out
+
+
+# (check, args, kwargs, strings of the right value that must not appear in the feedback)
+LEAK_CASES = [
+    (check_pool_output_shape, ((8, 16, 4, 4),), {}, ["(8, 16, 3, 3)", "3, 3"]),
+    (check_pool_output_shape, ((8, 16, 2, 2),), {}, ["(8, 16, 3, 3)", "3, 3"]),
+    (check_pool_output_shape, ((8, 16, 8, 8),), {}, ["(8, 16, 3, 3)", "3, 3"]),
+    (check_pool_output_shape, ((8, 16, 5, 5),), {}, ["(8, 16, 3, 3)", "3, 3"]),
+    (check_max_pool_2x2, (lambda x: x,), {}, ["(1, 1, 2, 2)", "expected"]),
+    (check_max_pool_2x2, (lambda x: crop(x)[:, :, ::2, ::2],), {}, ["expected", "15"]),
+    (check_max_pool_2x2, (_two_values_wrong,), {}, ["expected"]),
+    (check_max_pool_2x2_backward, (_upsampled,), {}, ["expected"]),
+    (check_max_pool_2x2_backward, (_mask_only,), {}, ["expected"]),
+    (check_max_pool_2x2_gradient, (_mask_only,), {}, ["expected"]),
+    (check_max_pool_2x2_gradient, (lambda dout, x: _upsampled(dout, x) / 4,), {}, ["expected"]),
+]
+
+EXERCISE_ANSWERS = {"04_pooling.ipynb": {"ex3-answer": ["(8, 16, 3, 3)"]}}
+
+
+@pytest.mark.parametrize("check, args, kwargs, forbidden", LEAK_CASES)
+def test_no_leak(check, args, kwargs, forbidden, capsys):
+    with pytest.raises(CheckFailed) as err:
+        check(*args, **kwargs)
+    text = str(err.value) + capsys.readouterr().out
+    for s in forbidden:
+        assert s not in text, (s, text)

@@ -9,11 +9,13 @@ from torch import nn
 
 from cnnlib.checks import CheckFailed
 from cnnlib.checks.tensors import (
+    CONV_FEATURES,
     CONV_PARAMS,
     FC_PARAMS,
     TOTAL_PARAMS,
     VIDEO_BYTES,
     VIDEO_SHAPE,
+    check_linear_backward,
     check_linear_forward,
     check_param_counts,
     check_video,
@@ -133,9 +135,83 @@ def test_param_counts_right_answers_pass(capsys):
     ((921_601, 392, 153_984), "convolution's biases"),
     ((921_601, 392, 8 * 477 * 637 + 1 + 392), "stride 4"),
     ((921_601, 392, 120 * 160 + 1 + 392), "8 channels"),
-    ((921_601, 392, 5), "8 \\* 120 \\* 160 weights"),
+    ((921_601, 392, 5), "one weight per value"),
     ((921_601, 392.5, 153_993), "whole number"),
 ])
 def test_param_counts_wrong_answers(answers, hint):
     with pytest.raises(CheckFailed, match=hint):
         check_param_counts(*answers)
+
+
+def backward_right(x, w, dout):
+    return dout @ w, dout.T @ x, dout.sum(0)
+
+
+@pytest.mark.parametrize("hidden", [False, True])
+def test_linear_backward_right_answer_passes(hidden, capsys):
+    check_linear_backward(backward_right, hidden=hidden)
+    assert "all checks passed" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("wrong, hint", [
+    (lambda x, w, d: (_ for _ in ()).throw(NotImplementedError()), "not implemented"),
+    (lambda x, w, d: None, "forget `return"),
+    (lambda x, w, d: (d @ w, d.T @ x), "three tensors"),
+    (lambda x, w, d: (d @ w.T, d.T @ x, d.sum(0)), "inner sizes"),
+    (lambda x, w, d: (x, d.T @ x, d.sum(0)), "dL/dx"),
+    (lambda x, w, d: (d @ w, x.T @ d, d.sum(0)), "that is \\(in, out\\)"),
+    (lambda x, w, d: (d @ w, d.T @ x / len(x), d.sum(0)), "do not average"),
+    (lambda x, w, d: (d @ w, d.T @ x, d), "dbias is dout itself"),
+    (lambda x, w, d: (d @ w, d.T @ x, d.mean(0)), "mean over the batch"),
+    (lambda x, w, d: (d @ w, -(d.T @ x), d.sum(0)), "dL/dweight"),
+])
+def test_linear_backward_wrong_answers(wrong, hint):
+    with pytest.raises(CheckFailed, match=hint):
+        check_linear_backward(wrong)
+
+
+def test_linear_backward_square_transposes():
+    def dx_transposed(x, w, d):
+        dx = d @ w.T if w.shape[0] == w.shape[1] else d @ w
+        return dx, d.T @ x, d.sum(0)
+
+    def dw_transposed(x, w, d):
+        dw = x.T @ d if w.shape[0] == w.shape[1] else d.T @ x
+        return d @ w, dw, d.sum(0)
+
+    with pytest.raises(CheckFailed, match="no transpose"):
+        check_linear_backward(dx_transposed)
+    with pytest.raises(CheckFailed, match="that is the transpose"):
+        check_linear_backward(dw_transposed)
+
+
+# (check, args, kwargs, strings of the right value that must not appear in the feedback)
+LEAK_CASES = [
+    (check_video, ((2880, 3, 640, 480), VIDEO_BYTES), {}, ["(2880, 3, 480, 640)", "480, 640"]),
+    (check_video, ((120, 3, 480, 640), VIDEO_BYTES), {}, ["2880", "(2880, 3, 480, 640)"]),
+    (check_video, (RIGHT_SHAPE, VIDEO_BYTES // 4), {}, ["10,616,832,000", "10616832000"]),
+    (check_video, (RIGHT_SHAPE, VIDEO_BYTES * 2), {}, ["10,616,832,000", "10616832000"]),
+    (check_param_counts, (FC_PARAMS - 1, CONV_PARAMS, TOTAL_PARAMS), {}, ["921,601", "921601"]),
+    (check_param_counts, (FC_PARAMS, CONV_PARAMS - 8, TOTAL_PARAMS), {}, ["392"]),
+    (check_param_counts, (FC_PARAMS, CONV_PARAMS, CONV_FEATURES + 1), {}, ["153,993", "153993", "153,600", "120 x 160"]),
+    (check_param_counts, (FC_PARAMS, CONV_PARAMS, 12345), {}, ["153,993", "153993", "8 * 120 * 160"]),
+    (check_linear_forward, (lambda x, w, b: (x @ w.T).T,), {}, ["expected", "(4, 1)"]),
+    (check_linear_forward, (lambda x, w, b: x @ w.T,), {}, ["expected"]),
+    (check_linear_backward, (lambda x, w, d: (d @ w, x.T @ d, d.sum(0)),), {}, ["expected", "shape (2, 3):"]),
+    (check_linear_backward, (lambda x, w, d: (d @ w, d.T @ x, d),), {}, ["(2,)", "expected"]),
+    (check_linear_backward, (lambda x, w, d: (d @ w.T, d.T @ x, d.sum(0)),), {}, ["d @ w", "dout @ weight"]),
+]
+
+EXERCISE_ANSWERS = {"01_tensors_and_linear.ipynb": {
+    "ex1-answer": ["2880", "10616832000"],
+    "ex3-answer": ["921601", "153993"],
+}}
+
+
+@pytest.mark.parametrize("check, args, kwargs, forbidden", LEAK_CASES)
+def test_no_leak(check, args, kwargs, forbidden, capsys):
+    with pytest.raises(CheckFailed) as err:
+        check(*args, **kwargs)
+    text = str(err.value) + capsys.readouterr().out
+    for s in forbidden:
+        assert s not in text, (s, text)

@@ -106,7 +106,7 @@ def graded_00(tmp_path_factory):
     start = next(i for i, c in enumerate(student.cells) if c.source.startswith("## Exercises"))
     bob = copy.deepcopy(student)
     bob.cells = [new_code_cell("import torch")] + bob.cells[start:]
-    bob = _answer(bob, ex1_answer="batch_shape = (32, 1, 28, 28)",
+    bob = _answer(bob, ex1_answer="batch_shape = (16, 3, 120, 160)\nconv_shape = (16, 8, 116, 156)",
                   ex2_answer="def flatten_batch(x):\n    return x.reshape(-1)",
                   ex3_answer="N images, C channels, H rows, W columns.")
     _write(bob, subs / "bob" / "00_setup_and_tour.ipynb")
@@ -126,7 +126,7 @@ def test_source_notebook_gets_full_marks(graded_00):
     assert alice["ex3-answer"]["status"] == "needs manual grading" and alice["ex3-answer"]["points"] == ""
     assert alice["ex3-answer"]["max_points"] == "2"
     feedback = (out / "feedback" / "alice" / "00_setup_and_tour.md").read_text()
-    assert "**3 / 3**" in feedback and "waiting for a grader" in feedback
+    assert "**4 / 4**" in feedback and "waiting for a grader" in feedback
     ran = nbformat.read(out / "autograded" / "alice" / "00_setup_and_tour.ipynb", as_version=4)
     check = _by_id(ran)["ex2-check"]
     assert "BEGIN HIDDEN TESTS" in check.source  # hidden tests ran
@@ -136,12 +136,12 @@ def test_source_notebook_gets_full_marks(graded_00):
 def test_wrong_solution_loses_only_its_exercise(graded_00):
     _, out, rows = graded_00
     bob = {k[2]: r for k, r in rows.items() if k[0] == "bob"}
-    assert (bob["ex1-check"]["status"], bob["ex1-check"]["points"]) == ("passed", "1")
+    assert (bob["ex1-check"]["status"], bob["ex1-check"]["points"]) == ("passed", "2")
     assert (bob["ex2-check"]["status"], bob["ex2-check"]["points"]) == ("failed", "0")
     assert "keep the batch axis" in bob["ex2-check"]["message"]
     assert bob["ex3-answer"]["status"] == "needs manual grading"
     feedback = (out / "feedback" / "bob" / "00_setup_and_tour.md").read_text()
-    assert "**1 / 3**" in feedback and "keep the batch axis" in feedback
+    assert "**2 / 4**" in feedback and "keep the batch axis" in feedback
     assert "> N images, C channels, H rows, W columns." in feedback
 
 

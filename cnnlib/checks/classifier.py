@@ -11,7 +11,7 @@ from typing import Any, Callable
 
 import torch
 
-from .core import NOT_IMPLEMENTED, CheckFailed, check_cases, expect_equal, passed, protect
+from .core import NOT_IMPLEMENTED, CheckFailed, passed, plain, protect
 
 
 def _call(fn: Callable[..., Any], what: str, *args: Any) -> Any:
@@ -125,7 +125,7 @@ def check_softmax(fn: Callable[[torch.Tensor], torch.Tensor], hidden: bool = Fal
         expected = torch.softmax(z.to(torch.float64), dim=1)
         if not torch.allclose(got, expected, atol=1e-5, rtol=1e-4):
             hint = _softmax_hint(z, got)
-            msg = f"softmax is wrong for {label}: got {_fmt(got)}, expected {_fmt(expected)}"
+            msg = f"softmax is wrong for {label}: yours gives {_fmt(got)}"
             raise CheckFailed(msg + (f": {hint}" if hint else ""))
     passed("softmax")
 
@@ -137,28 +137,34 @@ def _fmt(t: torch.Tensor) -> str:
 
 
 # ----------------------------------------------------------------------------- parameter counts
+# Exercise 2 of notebook 05: LeNet(channels=(10, 20), padding=0) on 28x28 digits:
+# conv1 5x5 -> 24x24, pool -> 12x12, conv2 (10 -> 20, 5x5) -> 8x8, pool -> 4x4, flatten 20*4*4 = 320.
+EX2_CHANNELS, EX2_PADDING = (10, 20), 0
+CONV2_PARAMS = 10 * 5 * 5 * 20 + 20          # 5,020
+FC1_PARAMS = (20 * 4 * 4) * 120 + 120        # 38,520
+
 _CONV2_HINTS = {
-    2400: "that is the weights only: add one bias per filter (16)",
-    416: ("each conv2 filter has one 5x5 slice per input channel: conv1 gives 6 channels, "
-          "so a filter holds 6*5*5 = 150 weights"),
-    400: "each filter sees all 6 input channels (6*5*5 weights) and has a bias",
-    2406: "there is one bias per *output* channel (16), not per input channel",
-    2422: "there is one bias per output channel (16) only",
-    166: "that is one filter (6*5*5 + 1 bias = 151 is one filter): conv2 has 16 of them",
-    151: "that is one filter: conv2 has 16 filters",
-    9616: "LeNet's conv2 has 5x5 kernels and 6 input channels; 9616 would be 16 filters of 5x5 on 24 channels",
-    256: "C_out * k*k * C_in + C_out: 16 * 5*5 * 6 + 16",
+    10 * 25 * 20: "that is the weights only: add one bias per filter",
+    10 * 25 * 20 + 10: "there is one bias per *output* channel (filter), not per input channel",
+    10 * 25 + 1: "that is one filter: conv2 has one filter per output channel",
+    10 * 25 * 20 + 20 + 10: "there is one bias per output channel only",
+    25 * 20 + 20: ("each conv2 filter has one 5x5 slice per input channel: it sees all the maps conv1 "
+                   "makes"),
+    6 * 25 * 20 + 20: "conv1 of this LeNet makes 10 maps, not 6: conv2's input has 10 channels",
+    10 * 25 * 16 + 16: "this LeNet's conv2 has 20 filters, not 16",
+    10 * 9 * 20 + 20: "LeNet's kernels are 5x5",
 }
 _FC1_HINTS = {
-    48000: "that is the weights only: add one bias per output neuron (120)",
-    94200: ("784*120 + 120 is fc1 of an MLP that flattens the raw 28x28 image; LeNet's fc1 sees the "
-            "flattened 16x5x5 = 400 feature maps"),
-    94080: "784 inputs is the raw image; LeNet's fc1 sees the flattened 16x5x5 = 400 features, plus 120 biases",
-    30840: "256 = 16x4x4 features is LeNet *without* padding; here conv1 has padding=2, so the maps are 16x5x5 = 400",
-    192120: "16x10x10 = 1600 is before the second pooling; pool2 halves 10x10 to 5x5",
-    400: "400 is the number of inputs; each of the 120 outputs has a weight per input and a bias",
-    520: "a fully connected layer multiplies: in_features * out_features weights + out_features biases",
-    48400: "the biases belong to the 120 outputs, not the 400 inputs",
+    320 * 120: "that is the weights only: add one bias per output neuron",
+    320 * 120 + 320: "the biases belong to the 120 outputs, not to the inputs",
+    400 * 120 + 120: ("that is the notebook's LeNet with padding=2; with padding=0 conv1 already shrinks the "
+                      "28x28 digit, and so does every layer after it"),
+    500 * 120 + 120: ("the 5x5 maps are those of the padded LeNet: without padding conv1 shrinks the digit, "
+                      "so the last pooled maps are smaller"),
+    256 * 120 + 120: "this LeNet's conv2 has 20 filters, so the flattened maps have 20 channels",
+    1280 * 120 + 120: "that is before the second pooling: pool2 halves height and width once more",
+    784 * 120 + 120: "784 inputs is the raw image (an MLP); LeNet's fc1 sees the flattened last feature maps",
+    20 * 6 * 6 * 120 + 120: "a 5x5 kernel without padding fits n - 4 times in n pixels, not n - 6",
 }
 
 
@@ -175,14 +181,21 @@ def _count(value: Any, name: str) -> int:
 
 
 def check_lenet_params(conv2_params: Any, fc1_params: Any) -> None:
-    """LeNet (28x28 input, padding 2): conv2 = 6*16*5*5 + 16 = 2416; fc1 = 400*120 + 120 = 48120."""
+    """Exercise 2 of notebook 05: parameters of conv2 and fc1 of ``LeNet(channels=(10, 20), padding=0)``
+    on 28x28 digits (biases included). No failure names the right count."""
     conv2 = _count(conv2_params, "conv2_params")
     fc1 = _count(fc1_params, "fc1_params")
-    expect_equal(conv2, 2416, "conv2_params", _CONV2_HINTS.get(conv2, "C_in * kH * kW * C_out + C_out biases, "
-                                                              "with C_in = 6 (conv1's filters)"))
-    expect_equal(fc1, 48120, "fc1_params", _FC1_HINTS.get(fc1, "in_features * out_features + out_features, "
-                                                           "with in_features = 16*5*5 = 400"))
+    if conv2 != CONV2_PARAMS:
+        hint = _CONV2_HINTS.get(conv2, "C_in * kH * kW * C_out weights + C_out biases, with C_in the number of "
+                                       "maps conv1 makes")
+        raise CheckFailed(f"conv2_params = {conv2:,} is not right: {hint}")
+    if fc1 != FC1_PARAMS:
+        hint = _FC1_HINTS.get(fc1, "in_features * out_features + out_features, with in_features = channels * "
+                                   "height * width of the last pooled maps (trace the sizes from 28x28)")
+        raise CheckFailed(f"fc1_params = {fc1:,} is not right: {hint}")
     passed("LeNet parameter counts")
+    print("  why: conv2's count does not depend on the image size, fc1's does: removing the padding shrank "
+          "every map, and fc1 lost a fifth of its weights while conv2 stayed the same.")
 
 
 # ----------------------------------------------------------------------------- flatten size
@@ -279,7 +292,16 @@ def check_flatten_size(fn: Callable[[int, int, int], int], hidden: bool = False)
         except (TypeError, ValueError):
             return False
 
-    check_cases(call, cases, "flatten_size", diagnose=diagnose, compare=compare)
+    for a, _, expected in cases:
+        call_text = "flatten_size(" + ", ".join(map(repr, a)) + ")"
+        try:
+            got = plain(call(*a))
+        except NotImplementedError:
+            raise CheckFailed(NOT_IMPLEMENTED.format(what="flatten_size")) from None
+        if not compare(got, expected):
+            hint = diagnose(a, {}, got, expected) or ("trace the side length step by step: conv (n + 2p - k + 1), "
+                                                     "pool (floor of n / 2), conv, pool; then channels * side * side")
+            raise CheckFailed(f"{call_text} returned {got!r}, which is not right: {hint}")
     passed("flatten_size")
 
 

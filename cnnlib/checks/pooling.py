@@ -1,9 +1,10 @@
 """Checks for the exercises of notebook 04 (pooling).
 
-The reference answers come from PyTorch (``F.max_pool2d`` and autograd); a wrong answer
-is compared with the typical mistakes (average instead of max, overlapping windows,
-channels mixed, a running max started at 0, a backward that spreads the gradient over
-the whole window, ...) to say which one it looks like.
+The reference answers are cnnlib's own NumPy ops (``cnnlib.ops.im2col``, tested against
+PyTorch in ``tests/test_ops_pool.py``); a wrong answer is compared with the typical mistakes
+(average instead of max, overlapping windows, channels mixed, a running max started at 0, a
+backward that spreads the gradient over the whole window, ...) to say which one it looks
+like. No failure message names the expected value (shape or numbers).
 """
 from __future__ import annotations
 
@@ -11,9 +12,9 @@ from typing import Any, Callable
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
-from .core import NOT_IMPLEMENTED, CheckFailed, expect_close, passed, protect
+from ..ops import im2col
+from .core import NOT_IMPLEMENTED, CheckFailed, passed, protect
 
 NOT_SET = ("{what} is not implemented yet: replace the `...` (and the `raise NotImplementedError()` line) "
            "with your answer and run the cell again.")
@@ -59,7 +60,15 @@ def _upsample(a: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
 
 
 def _pool_ref(x: np.ndarray) -> np.ndarray:
-    return F.max_pool2d(torch.from_numpy(x), 2).numpy()
+    return im2col.max_pool2d_forward(x, 2)[0]
+
+
+def _wrong_values(what: str, got: np.ndarray, expected: np.ndarray, hint: str) -> CheckFailed:
+    """A failure that says how many values are off and where the first one is, not what it should be."""
+    bad = ~np.isclose(got, expected, atol=1e-6, rtol=1e-5)
+    first = tuple(int(i) for i in np.argwhere(bad)[0])
+    return CheckFailed(f"{what}: {int(bad.sum())} of {bad.size} values are wrong, the first at index {first} "
+                       f"(yours: {got[first]:.4g}): {hint}")
 
 
 def check_max_pool_2x2(fn: Callable[[np.ndarray], Any], hidden: bool = False) -> None:
@@ -80,11 +89,11 @@ def check_max_pool_2x2(fn: Callable[[np.ndarray], Any], hidden: bool = False) ->
             elif got.ndim != 4 or got.shape[:2] != (n, c):
                 hint = "keep the batch and channel axes (N, C): pooling works on each channel separately"
             raise CheckFailed(f"max_pool_2x2 of an input of shape {x.shape} returned shape {got.shape}, "
-                              f"expected {expected.shape}: {hint}")
+                              f"which is not right: {hint}")
         if np.allclose(got, expected):
             continue
         crop = x[:, :, :h // 2 * 2, :w // 2 * 2]
-        avg = F.avg_pool2d(torch.from_numpy(x), 2).numpy()
+        avg = im2col.avg_pool2d_forward(x, 2)[0]
         over_channels = np.broadcast_to(expected.max(axis=1, keepdims=True), expected.shape)
         if np.allclose(got, avg):
             hint = "this is the average of each window: max pooling keeps the largest value"
@@ -99,19 +108,18 @@ def check_max_pool_2x2(fn: Callable[[np.ndarray], Any], hidden: bool = False) ->
             hint = "this is the minimum of each window: max pooling keeps the largest value"
         else:
             hint = "each output (i, j) is the maximum of x[:, :, 2i:2i+2, 2j:2j+2]"
-        expect_close(got, expected, f"max_pool_2x2 of an input of shape {x.shape}", hint=hint)
+        raise _wrong_values(f"max_pool_2x2 of an input of shape {x.shape}", got, expected, hint)
     passed("max_pool_2x2")
 
 
 def _backward_ref(dout: np.ndarray, x: np.ndarray) -> np.ndarray:
-    xt = torch.from_numpy(x).requires_grad_(True)
-    F.max_pool2d(xt, 2).backward(torch.from_numpy(dout))
-    return xt.grad.numpy()
+    return im2col.max_pool2d_backward(dout, im2col.max_pool2d_forward(x, 2)[1])
 
 
 def check_max_pool_2x2_backward(fn: Callable[[np.ndarray, np.ndarray], Any], hidden: bool = False) -> None:
     """``fn(dout, x)``: gradient of 2x2/stride-2 max pooling,
-    ``dout: (N, C, H//2, W//2), x: (N, C, H, W) -> dx: (N, C, H, W)``; checked against autograd."""
+    ``dout: (N, C, H//2, W//2), x: (N, C, H, W) -> dx: (N, C, H, W)``; checked against
+    ``cnnlib.ops.im2col.max_pool2d_backward``."""
     rng = np.random.default_rng(1)
     for x in _inputs(hidden):
         n, c, h, w = x.shape
@@ -119,8 +127,8 @@ def check_max_pool_2x2_backward(fn: Callable[[np.ndarray, np.ndarray], Any], hid
         got = _call(fn, "max_pool_2x2_backward", x.shape, dout.copy(), x.copy())
         expected = _backward_ref(dout, x)
         if got.shape != x.shape:
-            raise CheckFailed(f"max_pool_2x2_backward returned shape {got.shape} for x of shape {x.shape}, "
-                              f"expected {x.shape}: dx has the shape of the input x, not of dout")
+            raise CheckFailed(f"max_pool_2x2_backward returned shape {got.shape} for x of shape {x.shape}: "
+                              "dx has the shape of the input x, not of dout")
         if np.allclose(got, expected):
             continue
         mask = _backward_ref(np.ones_like(dout), x)
@@ -136,8 +144,49 @@ def check_max_pool_2x2_backward(fn: Callable[[np.ndarray, np.ndarray], Any], hid
         else:
             hint = ("in each 2x2 window, the position of the maximum of x gets the window's dout, "
                     "the other three get 0")
-        expect_close(got, expected, f"max_pool_2x2_backward for x of shape {x.shape}", hint=hint)
+        raise _wrong_values(f"max_pool_2x2_backward for x of shape {x.shape}", got, expected, hint)
     passed("max_pool_2x2_backward")
+
+
+def check_max_pool_2x2_gradient(backward: Callable[[np.ndarray, np.ndarray], Any], eps: float = 1e-6) -> None:
+    """A numerical gradient check of ``backward(dout, x)`` for 2x2/stride-2 max pooling.
+
+    The loss ``L(x) = sum(dout * max_pool(x))`` is nudged one input at a time,
+    ``(L(x + eps e_i) - L(x - eps e_i)) / (2 eps)`` (central differences), and compared with
+    ``backward(dout, x)[i]``. Prints the largest relative error; a failure names the first
+    input where they disagree, without printing the numerical value there.
+    """
+    if isinstance(eps, bool) or not isinstance(eps, (int, float)) or not 0 < eps < 1e-2:
+        raise ValueError(f"eps must be a small positive number (e.g. 1e-6), got {eps!r}")
+    rng = np.random.default_rng(7)
+    x = rng.permutation(2 * 3 * 6 * 5).reshape(2, 3, 6, 5).astype(np.float64) / 10.0   # no ties
+    dout = rng.standard_normal((2, 3, 3, 2))
+    dx = _call(backward, "max_pool_2x2_backward", x.shape, dout.copy(), x.copy())
+    if dx.shape != x.shape:
+        raise CheckFailed(f"max_pool_2x2_backward returned shape {dx.shape} for x of shape {x.shape}: "
+                          "dx has the shape of the input x")
+
+    def loss(z: np.ndarray) -> float:
+        return float((dout * _pool_ref(z)).sum())
+
+    num = np.zeros_like(x)
+    for i in np.ndindex(x.shape):
+        old = x[i]
+        x[i] = old + eps
+        up = loss(x)
+        x[i] = old - eps
+        down = loss(x)
+        x[i] = old
+        num[i] = (up - down) / (2 * eps)
+    rel = np.abs(dx - num) / np.maximum(1e-8, np.abs(dx) + np.abs(num))
+    worst = float(rel.max())
+    if worst > 1e-5:
+        first = tuple(int(v) for v in np.argwhere(rel > 1e-5)[0])
+        raise CheckFailed(f"numerical gradient check failed: relative error {worst:.2g} (should be below 1e-5); "
+                          f"at x{list(first)} your dx is {dx[first]:.4g}, but nudging that input changes the loss "
+                          f"at another rate. Print dx and dout for one 2x2 window and compare by hand")
+    size = "below 1e-6" if worst < 1e-6 else "below 1e-5"      # coarse, so the output is the same everywhere
+    passed(f"numerical gradient check (largest relative error {size} over {x.size} inputs)")
 
 
 # x: (8, 16, 17, 17) -> nn.MaxPool2d(2) -> nn.MaxPool2d(3, stride=2)
@@ -158,7 +207,7 @@ def check_pool_output_shape(answer: Any) -> None:
         return
     hints = {
         (8, 16, 8, 8): "that is after the first pooling only: apply the 3x3 stride-2 pooling to it too",
-        (8, 16, 4, 4): "PyTorch rounds down (floor, ceil_mode=False): 17 -> 8, then floor((8 - 3)/2) + 1",
+        (8, 16, 4, 4): "PyTorch rounds down (floor, ceil_mode=False) at each pooling, the second one too: redo it with floor",
         (8, 16, 2, 2): "the second pooling has stride 2 (given explicitly), not the default stride = kernel size 3",
         (8, 16, 2.5, 2.5): "sizes are whole numbers: round down (floor)",
     }
@@ -170,7 +219,7 @@ def check_pool_output_shape(answer: Any) -> None:
         hint = "pooling does not change the batch size"
     else:
         hint = hints.get(got, "H_out = floor((H_in - k)/s) + 1 for each pooling; 17 -> 8 -> ?")
-    raise CheckFailed(f"pooled_shape is {got}, expected {POOL_EXPECTED}: {hint}")
+    raise CheckFailed(f"pooled_shape {got} is not right: {hint}")
 
 
 protect(globals())

@@ -139,7 +139,7 @@ def check_linear_forward(fn: Callable[..., Any], hidden: bool = False) -> None:
                 hint = "keep the batch axis: the result has one row per input point, shape (N, out)"
             else:
                 hint = "(N, in) @ (in, out) gives (N, out)"
-            raise CheckFailed(f"linear_forward returned shape {a.shape} ({desc}), expected {expected.shape}: {hint}")
+            raise CheckFailed(f"linear_forward returned shape {a.shape} ({desc}), which is not right: {hint}")
         if np.allclose(a, expected):
             continue
         wt = (x @ w.T).numpy()
@@ -200,14 +200,107 @@ def check_param_counts(fc_params: Any, conv_params: Any, total_params: Any) -> N
             CONV_FEATURES + 1: "add the convolution's own parameters (conv_params)",
             CONV_FEATURES + CONV_PARAMS: "the Linear layer has a bias too",
             CONV_FEATURES + CONV_PARAMS - 8: "count the convolution's biases and the Linear bias",
-            stride1 + 1 + CONV_PARAMS: ("stride 4 moves the filter 4 pixels at a time: the output is "
-                                         "8 x 120 x 160, not 8 x 477 x 637"),
-            (480 // 4) * (640 // 4) + 1 + CONV_PARAMS: ("the flattened output has 8 channels of 120 x 160: "
-                                                        "8 * 120 * 160 features"),
+            stride1 + 1 + CONV_PARAMS: ("stride 4 moves the filter 4 pixels at a time: the output map is "
+                                         "much smaller than with stride 1"),
+            (480 // 4) * (640 // 4) + 1 + CONV_PARAMS: ("the flattened output has one value per channel "
+                                                        "and position: count all 8 channels"),
         }
         raise CheckFailed(f"total_params is {total:,}, which is not right: "
-                          + hints.get(total, "conv_params + (8 * 120 * 160 weights + 1 bias) of the Linear layer"))
+                          + hints.get(total, "conv_params plus the Linear layer's parameters: one weight per value of "
+                                             "the flattened conv output and one bias"))
     passed("fc_params, conv_params and total_params")
+
+
+# --------------------------------------------------------------------------- exercise 2: backward
+
+def _backward_cases(hidden: bool) -> list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+    g = torch.Generator().manual_seed(1)
+
+    def r(*shape: int) -> torch.Tensor:
+        return torch.randn(*shape, generator=g, dtype=torch.float64)
+
+    cases = [(r(5, 3), r(2, 3), r(5, 2)),      # x (N=5, in=3), weight (out=2, in=3), dout (N, out)
+             (r(4, 3), r(3, 3), r(4, 3))]      # square weight: a transposed answer keeps the shape
+    if hidden:
+        cases += [(r(1, 6), r(4, 6), r(1, 4)), (r(8, 2), r(2, 2), r(8, 2))]
+    return cases
+
+
+def _grads(x: torch.Tensor, w: torch.Tensor, dout: torch.Tensor) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The reference: autograd through ``F.linear``."""
+    x, w = x.clone().requires_grad_(True), w.clone().requires_grad_(True)
+    b = torch.zeros(w.shape[0], dtype=w.dtype, requires_grad=True)
+    F.linear(x, w, b).backward(dout)
+    return x.grad.numpy(), w.grad.numpy(), b.grad.numpy()
+
+
+def check_linear_backward(fn: Callable[..., Any], hidden: bool = False) -> None:
+    """``fn(x, weight, dout) -> (dx, dweight, dbias)`` for ``y = x @ weight.T + bias``:
+    ``x: (N, in), weight: (out, in), dout = dL/dy: (N, out)`` -> ``dx: (N, in), dweight: (out, in),
+    dbias: (out,)``. Checked against autograd; no failure names the right values or shapes."""
+    for x, w, dout in _backward_cases(hidden):
+        desc = f"x {tuple(x.shape)}, weight {tuple(w.shape)}, dout {tuple(dout.shape)}"
+        try:
+            got = fn(x.clone(), w.clone(), dout.clone())
+        except NotImplementedError:
+            raise CheckFailed(NOT_IMPLEMENTED.format(what="linear_backward")) from None
+        except Exception as err:  # a learner's bug: report it as feedback
+            raise CheckFailed(f"linear_backward raised {type(err).__name__}: {err} ({desc}): write down "
+                              "the shape of each factor; (a, b) @ (b, c) needs the inner sizes to match") from None
+        if got is None:
+            raise CheckFailed(f"linear_backward returned None ({desc}): did you forget `return dx, dweight, dbias`?")
+        if not isinstance(got, (tuple, list)) or len(got) != 3:
+            raise CheckFailed(f"linear_backward should return three tensors (dx, dweight, dbias), got "
+                              f"{type(got).__name__}{'' if not isinstance(got, (tuple, list)) else f' of length {len(got)}'}")
+        dx, dw, db = (_to_np(v).astype(np.float64) for v in got)
+        ex, ew, eb = _grads(x, w, dout)
+        xn, wn, dn = x.numpy(), w.numpy(), dout.numpy()
+        square = w.shape[0] == w.shape[1]
+        # dx
+        if dx.shape != ex.shape:
+            hint = ("dx has the shape of x, one row per input: the forward used weight.T, so the backward "
+                    "multiplies dout by weight without the transpose"
+                    if dx.shape == (x.shape[0], w.shape[0]) else "dx has the shape of x")
+            raise CheckFailed(f"dx has shape {dx.shape} ({desc}): {hint}")
+        if not np.allclose(dx, ex):
+            if square and np.allclose(dx, dn @ wn.T):
+                hint = "the forward multiplied by weight.T, so dx multiplies dout by weight itself (no transpose)"
+            elif np.allclose(dx, 0):
+                hint = "dx is all zeros: y depends on x through the weight"
+            else:
+                hint = "dL/dx[n, i] = sum over o of dout[n, o] * weight[o, i]"
+            raise CheckFailed(f"dx has wrong values ({desc}): {hint}")
+        # dweight
+        if dw.shape != ew.shape:
+            hint = "dweight has the shape of weight, (out, in) as nn.Linear stores it"
+            if dw.shape == (w.shape[1], w.shape[0]):
+                hint = ("that is (in, out): dweight must have the shape of weight, (out, in); "
+                        "transpose your product")
+            raise CheckFailed(f"dweight has shape {dw.shape} ({desc}): {hint}")
+        if not np.allclose(dw, ew):
+            if square and np.allclose(dw, (xn.T @ dn)):
+                hint = "that is the transpose: dweight has the layout of weight, (out, in)"
+            elif np.allclose(dw, ew / x.shape[0]):
+                hint = "divided by N: each image adds its own contribution, so sum over the batch, do not average"
+            else:
+                hint = "dL/dweight[o, i] = sum over the batch of dout[n, o] * x[n, i]"
+            raise CheckFailed(f"dweight has wrong values ({desc}): {hint}")
+        # dbias
+        if db.shape != eb.shape:
+            hint = "dbias has one value per output: the same bias is added to every row, so sum dout over the batch"
+            if db.shape == tuple(dout.shape):
+                hint = "dbias is dout itself: the bias is shared by all N rows, so sum dout over the batch axis"
+            raise CheckFailed(f"dbias has shape {db.shape} ({desc}): {hint}")
+        if not np.allclose(db, eb):
+            if np.allclose(db, eb / x.shape[0]):
+                hint = "that is the mean over the batch: the bias is added to every row, so the gradients add up (sum)"
+            elif np.allclose(db, dn.sum(axis=1)[: len(db)]) and db.shape == eb.shape:
+                hint = "summed over the wrong axis: sum over the batch (axis 0), one value per output"
+            else:
+                hint = "the bias is added to every row of y: sum dout over the batch"
+            raise CheckFailed(f"dbias has wrong values ({desc}): {hint}")
+    passed("linear_backward")
+    print("  why: each gradient has the shape of what it differentiates; the transposes follow from the shapes.")
 
 
 protect(globals())

@@ -1,24 +1,109 @@
-"""Checks for the exercises of notebook 00 (tensors and layouts)."""
+"""Checks for the exercises of notebook 00 (tensors and layouts).
+
+No failure message names the expected value: each says what looks wrong and which
+mistake it resembles (width and height swapped, channels last, the grayscale channel
+count, the kernel size not subtracted, ...).
+"""
 from __future__ import annotations
+
+from typing import Any
 
 import torch
 
-from .core import CheckFailed, NOT_IMPLEMENTED, expect_close, expect_equal, passed, protect
+from .core import CheckFailed, NOT_IMPLEMENTED, passed, protect
+
+_STUB = ("{what} is not implemented yet (not set): replace the `...` with your answer (a tuple) and run the cell again.")
+
+
+def _shape(value: Any, what: str) -> tuple:
+    if value is None or value is ...:
+        raise CheckFailed(_STUB.format(what=what))
+    if isinstance(value, torch.Size):
+        return tuple(value)
+    if isinstance(value, (str, bytes)):
+        raise CheckFailed(f"{what} should be a tuple of sizes such as (N, C, H, W), got the text {value!r}")
+    try:
+        got = tuple(value)
+        return tuple(int(v) if isinstance(v, (int, float)) and float(v).is_integer() else v for v in got)
+    except TypeError:
+        raise CheckFailed(f"{what} should be a tuple of sizes such as (N, C, H, W), got {value!r}") from None
 
 
 def check_batch_shape(answer: tuple, hidden: bool = False) -> None:
-    """The (N, C, H, W) shape of a batch of 32 MNIST images (64 colour 32x32 images when hidden)."""
-    if answer is None or answer is ...:
-        raise CheckFailed(NOT_IMPLEMENTED.format(what="batch_shape"))
+    """The (N, C, H, W) shape of a batch of 32 MNIST images (kept for older copies of notebook 00)."""
+    got = _shape(answer, "batch_shape")
     expected = (32, 1, 28, 28)
-    got = tuple(answer)
-    hint = None
+    if got == expected:
+        passed("batch_shape")
+        return
     if len(got) == 3:
         hint = "a batch has four axes (N, C, H, W): did you leave out the channel axis of a grayscale image?"
-    elif sorted(got) == sorted(expected) and got != expected:
+    elif len(got) != 4:
+        hint = "a batch has four axes (N, C, H, W)"
+    elif sorted(got) == sorted(expected):
         hint = "the order is (N, C, H, W): batch first, then channels, then height and width"
-    expect_equal(got, expected, "batch_shape", hint)
-    passed("batch_shape")
+    elif got[0] != expected[0]:
+        hint = "N is the number of images in the batch"
+    elif got[1] != expected[1]:
+        hint = "C counts channels: an MNIST digit is grayscale"
+    else:
+        hint = "H and W are the size of one MNIST image (section 2 prints it)"
+    raise CheckFailed(f"batch_shape {got} is not right: {hint}")
+
+
+# Exercise 1 of notebook 00: 16 colour photos quoted "160x120" (width x height), then
+# F.conv2d with 8 kernels of 5x5, stride 1, no padding.
+WARMUP_N, WARMUP_W, WARMUP_H, WARMUP_COUT, WARMUP_K = 16, 160, 120, 8, 5
+
+
+def check_warmup_shapes(batch_shape: Any, conv_shape: Any) -> None:
+    """Exercise 1 of notebook 00: the (N, C, H, W) shape of the photo batch, then its shape after
+    ``F.conv2d`` with a ``(8, 3, 5, 5)`` kernel (stride 1, no padding)."""
+    n, w, h, c_out, k = WARMUP_N, WARMUP_W, WARMUP_H, WARMUP_COUT, WARMUP_K
+    right = (n, 3, h, w)
+    got = _shape(batch_shape, "batch_shape")
+    if got != right:
+        if len(got) != 4:
+            hint = "a batch of images has four axes (N, C, H, W)"
+        elif got == (n, 3, w, h):
+            hint = ("\"160x120\" is quoted width x height, as screen resolutions are; PyTorch puts the height "
+                    "(rows) before the width (columns)")
+        elif got == (n, h, w, 3) or got == (n, w, h, 3):
+            hint = "that is channels-last, the layout of imshow; F.conv2d wants (N, C, H, W)"
+        elif got[0] != n:
+            hint = "N is the number of photos in the batch"
+        elif got[1] == 1:
+            hint = "colour photos have three channels (R, G, B); one channel is grayscale, like MNIST"
+        elif got[1] != 3:
+            hint = "C counts the colour channels of one photo"
+        else:
+            hint = "H is the number of rows and W the number of columns of one photo"
+        raise CheckFailed(f"batch_shape {got} is not right: {hint}")
+    got = _shape(conv_shape, "conv_shape")
+    right = (n, c_out, h - k + 1, w - k + 1)
+    if got != right:
+        if len(got) != 4:
+            hint = "the output of a 2-D convolution is again (N, C, H, W)"
+        elif got[0] != n:
+            hint = "a convolution keeps the batch axis: one output per photo"
+        elif got[1] == 3:
+            hint = "the output has one channel per kernel (C_out), not the input's colour channels"
+        elif got[1] != c_out:
+            hint = "the number of output channels is the first axis of the kernel tensor (C_out, C_in, kH, kW)"
+        elif got[2:] == (h, w):
+            hint = "without padding a 5x5 kernel cannot be centred on the border pixels: the map shrinks"
+        elif got[2:] == (h - k, w - k):
+            hint = "off by one: count the positions a 5-wide window fits in, including the first one"
+        elif got[2:] == (h - k + 2, w - k + 2) or got[2:] == (h - k // 2, w - k // 2):
+            hint = "a 5x5 kernel loses two pixels on each side without padding"
+        elif got[2:] == (w - k + 1, h - k + 1):
+            hint = "height first, then width: keep the order of batch_shape"
+        else:
+            hint = "count how many positions a 5-wide window has along a row of the photo, and along a column"
+        raise CheckFailed(f"conv_shape {got} is not right: {hint}")
+    passed("batch_shape and conv_shape")
+    print("  why: with stride 1 and no padding a k-wide kernel fits n - k + 1 times, so every unpadded "
+          "layer trims k - 1 pixels; notebook 03 adds padding to keep the size.")
 
 
 def check_flatten_batch(fn, hidden: bool = False) -> None:
@@ -30,13 +115,27 @@ def check_flatten_batch(fn, hidden: bool = False) -> None:
             got = fn(x)
         except NotImplementedError:
             raise CheckFailed(NOT_IMPLEMENTED.format(what="flatten_batch")) from None
+        if got is None:
+            raise CheckFailed(f"flatten_batch returned None for x of shape {shape}: did you forget `return`?")
+        if not isinstance(got, torch.Tensor):
+            raise CheckFailed(f"flatten_batch should return a tensor, got a {type(got).__name__}")
         n = shape[0]
-        if tuple(got.shape) == (x.numel(),):
-            raise CheckFailed(f"flatten_batch of shape {shape} returned shape {tuple(got.shape)}, expected "
-                              f"{(n, x.numel() // n)}: keep the batch axis, flatten only the others")
-        expect_equal(tuple(got.shape), (n, x.numel() // n), f"the shape of flatten_batch(x) for x of shape {shape}")
-        expect_close(got, x.reshape(n, -1), f"flatten_batch(x) for x of shape {shape}",
-                     hint="the values must keep PyTorch's row-major order (channel, then row, then column)")
+        gshape = tuple(got.shape)
+        if gshape == (x.numel(),):
+            raise CheckFailed(f"flatten_batch of shape {shape} returned one long vector: keep the batch axis "
+                              f"and flatten only the others")
+        if gshape != (n, x.numel() // n):
+            if len(gshape) != 2:
+                hint = "the result should have two axes: the batch axis and one long axis per image"
+            elif gshape[0] != n:
+                hint = "the first axis must stay the batch axis, with one row per image"
+            else:
+                hint = "each row must hold every value of one image: C times H times W of them"
+            raise CheckFailed(f"flatten_batch of shape {shape} returned shape {gshape}: {hint}")
+        if not torch.equal(got.detach().to(x.dtype), x.reshape(n, -1)):
+            raise CheckFailed(f"flatten_batch of shape {shape} has the right shape but the values are in a "
+                              "different order: keep PyTorch's row-major order (channel, then row, then column), "
+                              "which reshape keeps and permute changes")
     passed("flatten_batch")
 
 
