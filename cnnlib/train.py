@@ -5,12 +5,14 @@ itself is what a lesson teaches.
 """
 from __future__ import annotations
 
+import math
+import numbers
 import os
 import random
 import sys
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -84,6 +86,11 @@ class History:
     val_metric: list[float] = field(default_factory=list)
     epoch_time: list[float] = field(default_factory=list)
     lr: list[float] = field(default_factory=list)
+    #: per training batch: the loss, the metric and the position in epochs (0.5 = half way
+    #: through the first epoch), so that curves have several points per epoch
+    batch_loss: list[float] = field(default_factory=list)
+    batch_metric: list[float] = field(default_factory=list)
+    batch_epoch: list[float] = field(default_factory=list)
 
     @property
     def total_time(self) -> float:
@@ -99,7 +106,8 @@ def _stderr_is_terminal() -> bool:
         return False
 
 
-def _run_epoch(model, loader, loss_fn, metric, device, optimizer=None, scheduler=None, desc="", progress=True):
+def _run_epoch(model, loader, loss_fn, metric, device, optimizer=None, scheduler=None, desc="", progress=True,
+               on_batch=None):
     training = optimizer is not None
     model.train(training)
     total_loss, total_metric, count = 0.0, 0.0, 0
@@ -120,10 +128,14 @@ def _run_epoch(model, loader, loss_fn, metric, device, optimizer=None, scheduler
                 if scheduler is not None:
                     scheduler.step()
             n = len(x)
-            total_loss += loss.item() * n
+            batch_loss = loss.item()
+            batch_metric = metric(out.detach(), y) if metric is not None else float("nan")
+            total_loss += batch_loss * n
             if metric is not None:
-                total_metric += metric(out.detach(), y) * n
+                total_metric += batch_metric * n
             count += n
+            if on_batch is not None:
+                on_batch(batch_loss, batch_metric)
     bar.close()
     if count == 0:
         raise ValueError("loader yielded no batches (an empty dataset, or drop_last with fewer items "
@@ -155,7 +167,10 @@ def fit(
     ``DistributedSampler`` reshuffles (see :mod:`cnnlib.ddp`, which trains a
     ``DistributedDataParallel`` model with this loop).
 
-    Returns a :class:`History` with per-epoch losses, metrics, times and learning rates.
+    Returns a :class:`History` with per-epoch losses, metrics, times and learning rates,
+    and the loss and metric of every training batch (``batch_loss``, ``batch_epoch``). The
+    training figures are measured in train mode (dropout on, BatchNorm on batch statistics)
+    while the weights change; the validation figures after the epoch, in eval mode.
     """
     epochs = _validate.positive_int("epochs", epochs)
     device = torch.device(device) if device is not None else get_device()
@@ -168,8 +183,14 @@ def fit(
             on_epoch_start(epoch)
         start = time.perf_counter()
         lr = optimizer.param_groups[0]["lr"]
+        batches: list[tuple[float, float]] = []
         tl, tm = _run_epoch(model, train_loader, loss_fn, metric, device, optimizer, scheduler,
-                            desc=f"epoch {epoch}/{epochs}", progress=progress)
+                            desc=f"epoch {epoch}/{epochs}", progress=progress,
+                            on_batch=lambda loss, m: batches.append((loss, m)))
+        for i, (bl, bm) in enumerate(batches, 1):
+            hist.batch_loss.append(bl)
+            hist.batch_metric.append(bm)
+            hist.batch_epoch.append(epoch - 1 + i / len(batches))
         hist.epoch_time.append(time.perf_counter() - start)
         hist.train_loss.append(tl)
         hist.train_metric.append(tm)
@@ -258,3 +279,116 @@ class Timer:
 
     def __exit__(self, *exc) -> None:
         self.seconds = time.perf_counter() - self.start
+
+
+# ---------------------------------------------------------------- runs over seeds
+
+@dataclass(frozen=True)
+class SeedStats:
+    """One metric measured over several seeds: the values, their mean and sample sd.
+
+    ``f"{stats}"`` reads ``0.912 ± 0.004 (n=3)``; ``stats.format(digits)`` chooses the
+    decimals. The sd is the sample standard deviation (``ddof=1``), 0 for one value.
+    """
+
+    values: tuple[float, ...]
+
+    def __post_init__(self) -> None:
+        vals = _validate.iterable("values", self.values, "an iterable of real numbers")
+        if not vals:
+            raise ValueError("values must hold at least one number, got none")
+        out = []
+        for i, v in enumerate(vals):
+            if isinstance(v, torch.Tensor) and v.numel() == 1:  # e.g. a loss tensor
+                v = v.item()
+            if isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Real):
+                raise TypeError(f"values[{i}] must be a real number, got {v!r} ({type(v).__name__})")
+            if not math.isfinite(float(v)):
+                raise ValueError(f"values[{i}] must be finite, got {v}")
+            out.append(float(v))
+        object.__setattr__(self, "values", tuple(out))
+
+    @classmethod
+    def of(cls, values: Iterable[float]) -> "SeedStats":
+        """``SeedStats`` of finite real numbers (at least one), e.g. ``SeedStats.of([0.91, 0.92])``."""
+        return cls(values)
+
+    @property
+    def n(self) -> int:
+        """Number of seeds."""
+        return len(self.values)
+
+    @property
+    def mean(self) -> float:
+        """Mean over seeds."""
+        return float(np.mean(self.values))
+
+    @property
+    def sd(self) -> float:
+        """Sample standard deviation over seeds (ddof=1); 0.0 for a single seed."""
+        return float(np.std(self.values, ddof=1)) if self.n > 1 else 0.0
+
+    def format(self, digits: int = 3) -> str:
+        """``mean ± sd (n=...)`` with ``digits`` decimals."""
+        digits = _validate.nonneg_int("digits", digits)
+        return f"{self.mean:.{digits}f} \u00b1 {self.sd:.{digits}f} (n={self.n})"
+
+    def __str__(self) -> str:
+        return self.format(3)
+
+
+def over_seeds(
+    run: Callable[[int], float | Mapping[str, float]],
+    seeds: Sequence[int] = (0, 1, 2),
+    deterministic: bool = True,
+) -> SeedStats | dict[str, SeedStats]:
+    """Run a recipe once per seed and summarize it: ``run(seed)`` returns one number
+    (-> :class:`SeedStats`) or a dict of numbers with the same keys every time
+    (-> ``dict[str, SeedStats]``). Before each call every generator is seeded with
+    :func:`seed_everything` ``(seed, deterministic)``, so the run needs no seeding of its own.
+
+    Use at least 3 seeds for any claim that compares runs (see :func:`clear_difference`).
+    """
+    if not callable(run):
+        raise TypeError(f"run must be callable (seed -> float or dict of floats), got {type(run).__name__}")
+    seeds = _validate.iterable("seeds", seeds, "a sequence of non-negative integer seeds")
+    if not seeds:
+        raise ValueError("seeds must hold at least one seed, got none")
+    seeds = [_validate.nonneg_int(f"seeds[{i}]", s) for i, s in enumerate(seeds)]
+    if len(set(seeds)) != len(seeds):
+        raise ValueError(f"seeds must be distinct (a repeated seed repeats the same run), got {seeds}")
+    deterministic = _validate.flag("deterministic", deterministic)
+    results = []
+    for seed in seeds:
+        seed_everything(seed, deterministic)
+        results.append(run(seed))
+    if all(isinstance(r, Mapping) for r in results):
+        keys = list(results[0])
+        for seed, r in zip(seeds, results):
+            if list(r) != keys:
+                raise ValueError(f"run must return the same keys for every seed: seed {seeds[0]} gave "
+                                 f"{keys}, seed {seed} gave {list(r)}")
+        return {k: SeedStats.of([r[k] for r in results]) for k in keys}
+    if any(isinstance(r, Mapping) for r in results):
+        raise ValueError("run must return a number for every seed or a dict for every seed, not a mix")
+    return SeedStats.of(results)
+
+
+def clear_difference(a: SeedStats, b: SeedStats, k: float = 2.0) -> int:
+    """+1 if ``a``'s mean is above ``b``'s by more than ``k`` standard errors of the
+    difference, ``k * sqrt(a.sd**2/a.n + b.sd**2/b.n)``; -1 if below by as much; 0
+    otherwise ("no measurable difference"). Both need at least 2 seeds: with one seed
+    there is no spread to compare against.
+    """
+    for name, s in (("a", a), ("b", b)):
+        if not isinstance(s, SeedStats):
+            raise TypeError(f"{name} must be a SeedStats (from over_seeds or SeedStats.of), got {type(s).__name__}")
+        if s.n < 2:
+            raise ValueError(f"{name} must hold at least 2 seeds to have a spread, got {s.n}")
+    if isinstance(k, bool) or not isinstance(k, numbers.Real) or not k > 0 or not math.isfinite(k):
+        raise ValueError(f"k must be a positive finite number of standard errors, got {k!r}")
+    diff = a.mean - b.mean
+    se = math.sqrt(a.sd ** 2 / a.n + b.sd ** 2 / b.n)
+    if abs(diff) > k * se and diff != 0:
+        return 1 if diff > 0 else -1
+    return 0

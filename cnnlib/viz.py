@@ -9,6 +9,7 @@ import math
 from typing import Mapping, Sequence
 
 import matplotlib.pyplot as plt
+from matplotlib.ticker import MaxNLocator
 import numpy as np
 import torch
 
@@ -74,11 +75,97 @@ def show_images(
     return fig
 
 
-def show_kernels(weight: ArrayLike, ncols: int | None = None, size: float = 1.2, title: str | None = None) -> plt.Figure:
+# ----------------------------------------------------------------- signed maps, colour scales
+
+SIGNED_CMAP = "bwr"          # blue negative, white zero, red positive
+_CB_WIDTH_IN = 0.75          # inches kept free at the right of a grid for its colorbar
+
+
+def _cell_text(v: float) -> str:
+    """A kernel value as written into its cell: whole numbers as ints ("-1", "5"), others
+    with two significant digits ("0.11" for the 1/9 blur, "-0.35")."""
+    if abs(v - round(v)) < 1e-6 * max(1.0, abs(v)):
+        return f"{round(v):d}"
+    return f"{v:.2g}"
+
+
+def _annotate(ax: plt.Axes, k: np.ndarray, lo: float, hi: float, cell_inches: float) -> bool:
+    """Write each value of the small 2-D array ``k`` into its cell (white on dark cells).
+
+    Returns False (and writes nothing) if the cells are too small for text of at least 5 pt.
+    """
+    texts = [_cell_text(float(v)) for v in k.flat]
+    if max(len(t) for t in texts) > 4:                      # "-0.35" -> "-.35" where room is short
+        texts = [t.replace("0.", ".", 1) if t.lstrip("-").startswith("0.") else t for t in texts]
+    longest = max(len(t) for t in texts)
+    fontsize = min(10.0, cell_inches * 72 / (0.62 * longest + 0.3))
+    if fontsize < 5:
+        return False
+    span = max(abs(lo), abs(hi)) or 1.0
+    for (r, c), t in zip(np.ndindex(*k.shape), texts):
+        dark = abs(k[r, c]) > 0.65 * span if lo < 0 else (k[r, c] - lo) > 0.65 * (hi - lo)
+        ax.text(c, r, t, ha="center", va="center", fontsize=fontsize, color="white" if dark else "black")
+    return True
+
+
+def _grid_colorbar(fig: plt.Figure, image_axes: list, mappable, label: str | None = None) -> plt.Axes:
+    """One colorbar for a whole grid, right of it, drawn in a child axes of the first panel
+    (so it does not count in ``fig.axes``: a stored ``<Figure ... with N Axes>`` stays valid)."""
+    fig.canvas.draw_idle()
+    boxes = [ax.get_position() for ax in image_axes]
+    y0, y1 = min(b.y0 for b in boxes), max(b.y1 for b in boxes)
+    x1 = max(b.x1 for b in boxes)
+    w_in = fig.get_figwidth()
+    cax = image_axes[0].inset_axes([x1 + 0.08 / w_in, y0, 0.12 / w_in, y1 - y0], transform=fig.transFigure)
+    cax.set_label("colorbar")            # findable: [a for a in ax.child_axes if a.get_label() == "colorbar"]
+    cb = fig.colorbar(mappable, cax=cax)
+    cb.ax.tick_params(labelsize=7)
+    if label:
+        cb.set_label(label, fontsize=8)
+    return cax
+
+
+def _layout(fig: plt.Figure, colorbar: bool) -> None:
+    """tight_layout, keeping room at the right for a colorbar."""
+    right = 1 - _CB_WIDTH_IN / fig.get_figwidth() if colorbar else 1
+    fig.tight_layout(rect=(0, 0, right, 1))
+
+
+def _check_vlim(vlim: Sequence[float] | None) -> tuple[float, float] | None:
+    if vlim is None:
+        return None
+    try:
+        lo, hi = (float(v) for v in vlim)
+    except (TypeError, ValueError):
+        raise TypeError(f"vlim must be a pair (low, high) of numbers, got {vlim!r}") from None
+    if not lo < hi:
+        raise ValueError(f"vlim must have low < high, got {vlim!r}")
+    return lo, hi
+
+
+def show_kernels(
+    weight: ArrayLike,
+    ncols: int | None = None,
+    size: float = 1.2,
+    title: str | None = None,
+    *,
+    titles: Sequence[str] | None = None,
+    shared: bool = True,
+    annotate: bool | None = None,
+    colorbar: bool = True,
+    rgb: bool = False,
+) -> plt.Figure:
     """Convolution kernels as small images, one per (output, input) channel pair.
 
     weight: (C_out, C_in, kH, kW) as in ``nn.Conv2d.weight``, or (kH, kW) for one kernel.
-    Blue is negative, red positive, white zero (a symmetric colour scale per kernel).
+    Blue is negative, red positive, white zero (colormap ``"bwr"`` on a symmetric range
+    [-m, m]). With ``shared`` (the default) every panel uses ONE range, m = max |weight|,
+    so the panels compare (the 1/9 blur is pale next to an identity's 1), and one colorbar
+    shows it; ``shared=False`` scales each kernel to its own max |value| (no colorbar).
+    ``annotate`` writes each value into its cell; by default it does so for kernels of at
+    most 5x5. ``titles``: one per panel (row-major). ``rgb=True`` with C_in = 3 draws each
+    filter as ONE colour image instead (its three slices as red, green, blue; 0 is mid-grey,
+    on the shared range), as in the CS231n/AlexNet first-layer filter figures.
     """
     w = _np(weight)
     if w.ndim == 2:
@@ -88,28 +175,82 @@ def show_kernels(weight: ArrayLike, ncols: int | None = None, size: float = 1.2,
     c_out, c_in = w.shape[:2]
     if w.size == 0:
         raise ValueError(f"weight must hold at least one kernel, got shape {w.shape}")
-    flat = w.reshape(c_out * c_in, *w.shape[2:])
-    rows, cols = (c_out, c_in) if ncols is None else _grid(len(flat), ncols, "weight")
-    fig, axes = plt.subplots(rows, cols, figsize=(size * cols, size * rows), squeeze=False)
+    shared, colorbar, rgb = (_validate.flag(n, v) for n, v in (("shared", shared), ("colorbar", colorbar), ("rgb", rgb)))
+    if annotate is not None:
+        annotate = _validate.flag("annotate", annotate)
+    w = w.astype(np.float64)
+    if rgb:
+        if c_in != 3:
+            raise ValueError(f"rgb=True needs weight with C_in = 3 (one RGB filter per output), got shape {w.shape}")
+        flat = w                                                 # (C_out, 3, kH, kW): one panel per filter
+        n_panels = c_out
+    else:
+        flat = w.reshape(c_out * c_in, *w.shape[2:])
+        n_panels = len(flat)
+    if titles is not None and len(titles) != n_panels:
+        raise ValueError(f"titles must have one entry per panel ({n_panels}), got {len(titles)}")
+    if rgb:
+        rows, cols = _grid(n_panels, ncols, "weight")
+    else:
+        rows, cols = (c_out, c_in) if ncols is None else _grid(n_panels, ncols, "weight")
+    k_h, k_w = w.shape[2:]
+    if annotate is None:
+        annotate = (not rgb) and k_h <= 5 and k_w <= 5
+    m_all = float(np.abs(w).max()) or 1.0
+    colorbar = colorbar and shared
+    title_room = 0.3 if titles is not None else 0.0
+    fig, axes = plt.subplots(rows, cols, figsize=(size * cols + (_CB_WIDTH_IN if colorbar and titles is not None else 0),
+                                                  (size + title_room) * rows + (0.3 if title and titles is not None else 0)),
+                             squeeze=False)
+    shown, im = [], None
     for i, ax in enumerate(axes.flat):
         ax.set_xticks([])
         ax.set_yticks([])
-        if i < len(flat):
-            k = flat[i]
-            m = np.abs(k).max() or 1.0
-            ax.imshow(k, cmap="bwr", vmin=-m, vmax=m)
-        else:
+        if i >= n_panels:
             ax.axis("off")
+            continue
+        k = flat[i]
+        m = m_all if shared else (float(np.abs(k).max()) or 1.0)
+        if rgb:
+            ax.imshow(np.clip(0.5 + k.transpose(1, 2, 0) / (2 * m), 0, 1))
+        else:
+            im = ax.imshow(k, cmap=SIGNED_CMAP, vmin=-m, vmax=m)
+            if annotate:
+                _annotate(ax, k, -m, m, size / max(k_h, k_w) * 0.8)
+        if titles is not None:
+            ax.set_title(str(titles[i]), fontsize=9)
+        shown.append(ax)
     if title:
         fig.suptitle(title)
-    fig.tight_layout()
+    colorbar = colorbar and im is not None
+    _layout(fig, colorbar)
+    if colorbar:
+        _grid_colorbar(fig, shown, im)
     return fig
 
 
-def show_feature_maps(maps: ArrayLike, ncols: int | None = None, size: float = 1.4, title: str | None = None, cmap: str = "viridis") -> plt.Figure:
+def show_feature_maps(
+    maps: ArrayLike,
+    ncols: int | None = None,
+    size: float = 1.4,
+    title: str | None = None,
+    cmap: str | None = None,
+    *,
+    titles: Sequence[str] | None = None,
+    vlim: Sequence[float] | None = None,
+    shared: bool = True,
+    colorbar: bool = True,
+) -> plt.Figure:
     """The channels of one feature map, side by side.
 
-    maps: (C, H, W) or (1, C, H, W).
+    maps: (C, H, W) or (1, C, H, W). Signed maps (any value < 0, e.g. before a ReLU) are
+    drawn in a diverging colormap (``"bwr"``, white at 0) on a symmetric range [-m, m];
+    maps with all values >= 0 (after a ReLU) in ``"viridis"`` on [0, max]. With ``shared``
+    (the default) all panels use ONE range and one colorbar shows it; ``vlim=(low, high)``
+    sets the range, e.g. the pre-ReLU map's, so that a feature map and its activation map
+    compare (a negative ``low`` picks the diverging colormap). ``shared=False`` scales each
+    map on its own (no colorbar). ``cmap`` overrides the colormap; ``titles`` the
+    default "ch i" panel titles.
     """
     m = _np(maps)
     if m.ndim == 4 and m.shape[0] == 1:
@@ -117,45 +258,98 @@ def show_feature_maps(maps: ArrayLike, ncols: int | None = None, size: float = 1
     if m.ndim != 3:
         raise ValueError(f"maps must have shape (C, H, W) or (1, C, H, W), got {m.shape}")
     rows, cols = _grid(len(m), ncols, "maps")
+    if titles is not None and len(titles) != len(m):
+        raise ValueError(f"titles must have one entry per map ({len(m)}), got {len(titles)}")
+    shared, colorbar = _validate.flag("shared", shared), _validate.flag("colorbar", colorbar)
+    if cmap is not None and not isinstance(cmap, str):
+        raise TypeError(f"cmap must be a colormap name (str) or None, got {cmap!r}")
+    lim = _check_vlim(vlim)
+    m = m.astype(np.float64)
+    signed = lim[0] < 0 if lim is not None else bool((m < 0).any())
+    cmap = cmap or (SIGNED_CMAP if signed else "viridis")
+
+    def scale(a: np.ndarray) -> tuple[float, float]:
+        if signed:
+            r = float(np.abs(a).max()) or 1.0
+            return -r, r
+        return 0.0, float(a.max()) or 1.0
+
+    if lim is None and shared:
+        lim = scale(m)
+    colorbar = colorbar and lim is not None
     fig, axes = plt.subplots(rows, cols, figsize=(size * cols, size * rows + (0.4 if title else 0)), squeeze=False)
+    shown, im = [], None
     for i, ax in enumerate(axes.flat):
         ax.axis("off")
         if i < len(m):
-            ax.imshow(m[i], cmap=cmap)
-            ax.set_title(f"ch {i}", fontsize=8)
+            lo, hi = lim if lim is not None else scale(m[i])
+            im = ax.imshow(m[i], cmap=cmap, vmin=lo, vmax=hi)
+            ax.set_title(str(titles[i]) if titles is not None else f"ch {i}", fontsize=8 if titles is None else 10)
+            shown.append(ax)
     if title:
         fig.suptitle(title)
-    fig.tight_layout()
+    _layout(fig, colorbar)
+    if colorbar:
+        _grid_colorbar(fig, shown, im)
     return fig
 
 
-def plot_history(*histories: History, labels: Sequence[str] | None = None, metric_name: str = "accuracy") -> plt.Figure:
-    """Loss (left) and metric (right) per epoch, training solid and validation dashed.
+def _running_mean(values: Sequence[float], window: int) -> np.ndarray:
+    v = np.asarray(values, dtype=float)
+    if window <= 1 or len(v) < 2:
+        return v
+    c = np.cumsum(np.insert(v, 0, 0.0))
+    out = np.empty_like(v)
+    for i in range(len(v)):  # trailing window, shorter at the start
+        lo = max(0, i + 1 - window)
+        out[i] = (c[i + 1] - c[lo]) / (i + 1 - lo)
+    return out
 
-    Pass several histories with ``labels`` to compare runs.
+
+def plot_history(*histories: History, labels: Sequence[str] | None = None, metric_name: str = "accuracy") -> plt.Figure:
+    """Loss (left) and metric (right) against epochs: training as a line through every
+    batch (a running mean over about a tenth of an epoch), validation dashed with squares
+    at the end of each epoch. Whole-number epoch ticks. A History without batch records
+    is drawn with one dot per epoch.
+
+    The training figures are measured in train mode while the weights change (dropout on),
+    the validation figures after each epoch in eval mode, so validation can lie above
+    training. Pass several histories with ``labels`` to compare runs.
     """
     if not histories:
         raise ValueError("plot_history needs at least one History")
+    for i, h in enumerate(histories):
+        if not isinstance(h, History):
+            raise TypeError(f"histories[{i}] must be a cnnlib.train.History (as fit returns it), got {type(h).__name__}")
     labels = list(labels) if labels is not None else [f"run {i + 1}" for i in range(len(histories))]
     if len(labels) != len(histories):
         raise ValueError(f"labels must have one entry per history ({len(histories)}), got {len(labels)}")
     has_metric = any(not all(np.isnan(h.train_metric)) for h in histories)
     fig, axes = plt.subplots(1, 2 if has_metric else 1, figsize=(10 if has_metric else 5, 3.5), squeeze=False)
+    panels = [(axes[0, 0], "train_loss", "val_loss", "batch_loss")]
+    if has_metric:
+        panels.append((axes[0, 1], "train_metric", "val_metric", "batch_metric"))
     for h, lab, color in zip(histories, labels, plt.rcParams["axes.prop_cycle"].by_key()["color"] * 4):
         ep = np.arange(1, len(h.train_loss) + 1)
-        axes[0, 0].plot(ep, h.train_loss, "-o", color=color, label=f"{lab} train")
-        if h.val_loss:
-            axes[0, 0].plot(ep, h.val_loss, "--s", color=color, label=f"{lab} val")
-        if has_metric:
-            axes[0, 1].plot(ep, h.train_metric, "-o", color=color, label=f"{lab} train")
-            if h.val_metric:
-                axes[0, 1].plot(ep, h.val_metric, "--s", color=color, label=f"{lab} val")
+        per_epoch = max(1, round(len(h.batch_epoch) / max(len(ep), 1)))
+        for ax, train_key, val_key, batch_key in panels:
+            batches = getattr(h, batch_key)
+            if batches and len(batches) == len(h.batch_epoch):
+                ax.plot(h.batch_epoch, _running_mean(batches, max(1, per_epoch // 10)), "-", color=color,
+                        lw=1, alpha=0.8, label=f"{lab} train (per batch, train mode)")
+            else:
+                ax.plot(ep, getattr(h, train_key), "-o", color=color, label=f"{lab} train")
+            if getattr(h, val_key):
+                ax.plot(ep, getattr(h, val_key), "--s", color=color, label=f"{lab} val (end of epoch, eval mode)")
     axes[0, 0].set(xlabel="epoch", ylabel="loss", title="loss")
     if has_metric:
         axes[0, 1].set(xlabel="epoch", ylabel=metric_name, title=metric_name)
+    longest = max(len(h.train_loss) for h in histories)
     for ax in axes.flat:
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_xlim(0, longest + 0.2)
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
+        ax.legend(fontsize=7)
     fig.tight_layout()
     return fig
 
@@ -184,30 +378,53 @@ def plot_confusion_matrix(matrix: ArrayLike, class_names: Sequence[str] | None =
     return fig
 
 
-def plot_frequency_response(kernels: dict[str, ArrayLike], size: int = 64) -> plt.Figure:
+def plot_frequency_response(
+    kernels: dict[str, ArrayLike],
+    size: int = 64,
+    *,
+    db: bool = False,
+    floor_db: float = -40.0,
+) -> plt.Figure:
     """Magnitude of the 2-D Fourier transform of small kernels: the "equalizer" view.
 
-    kernels: name -> (kH, kW). Each kernel is zero-padded to ``size`` x ``size`` and its
-    |FFT| shown with the zero frequency in the centre: a blur keeps the centre (low
-    frequencies), an edge detector keeps the rim (high frequencies).
+    kernels: name -> (kH, kW). Top row: the kernels (shared symmetric ``"bwr"`` range,
+    values written in the cells up to 5x5). Bottom row: each kernel zero-padded to
+    ``size`` x ``size``, its gain |FFT| with the zero frequency in the centre, ALL on one
+    scale [0, max gain] with one colorbar, so that gains compare across kernels: a blur
+    keeps the centre (low frequencies, gain 1 at 0), an edge detector keeps the rim (high
+    frequencies). ``db=True`` draws 20 log10(gain) instead, clipped below at ``floor_db``.
     """
     if not isinstance(kernels, Mapping) or not kernels:
         raise TypeError(f"kernels must be a non-empty dict {{name: (kH, kW) kernel}}, got {kernels!r:.60}")
-    fig, axes = plt.subplots(2, len(kernels), figsize=(2.2 * len(kernels), 4.4), squeeze=False)
-    for col, (name, k) in enumerate(kernels.items()):
+    db = _validate.flag("db", db)
+    arrays = {}
+    for name, k in kernels.items():
         k = _np(k).astype(float)
         if k.ndim != 2:
             raise ValueError(f"kernel {name!r} must be 2-D (kH, kW), got shape {k.shape}")
-        resp = np.abs(np.fft.fftshift(np.fft.fft2(k, s=(size, size))))
-        m = np.abs(k).max() or 1.0
-        axes[0, col].imshow(k, cmap="bwr", vmin=-m, vmax=m)
-        axes[0, col].set_title(name, fontsize=9)
-        axes[1, col].imshow(resp, cmap="magma", extent=(-0.5, 0.5, -0.5, 0.5))
-        axes[1, col].set_xlabel("cycles/pixel", fontsize=7)
-        axes[0, col].axis("off")
-        axes[1, col].tick_params(labelsize=6)
-    axes[1, 0].set_ylabel("|FFT|")
-    fig.tight_layout()
+        arrays[name] = k
+    n = len(arrays)
+    resp = {name: np.abs(np.fft.fftshift(np.fft.fft2(k, s=(size, size)))) for name, k in arrays.items()}
+    if db:
+        resp = {name: np.maximum(20 * np.log10(np.maximum(r, 1e-12)), floor_db) for name, r in resp.items()}
+        lo, hi, label = floor_db, max(float(r.max()) for r in resp.values()), "gain (dB)"
+    else:
+        lo, hi, label = 0.0, max(float(r.max()) for r in resp.values()), "gain |FFT|"
+    m = max(float(np.abs(k).max()) for k in arrays.values()) or 1.0
+    fig, axes = plt.subplots(2, n, figsize=(2.2 * n + _CB_WIDTH_IN, 4.8), squeeze=False)
+    for col, (name, k) in enumerate(arrays.items()):
+        top, bottom = axes[0, col], axes[1, col]
+        top.imshow(k, cmap=SIGNED_CMAP, vmin=-m, vmax=m)
+        if max(k.shape) <= 5:
+            _annotate(top, k, -m, m, 1.6 / max(k.shape))
+        top.set_title(name, fontsize=10)
+        top.axis("off")
+        im = bottom.imshow(resp[name], cmap="magma", vmin=lo, vmax=hi, extent=(-0.5, 0.5, -0.5, 0.5))
+        bottom.set_xlabel("$f_x$ (cycles/pixel)", fontsize=8)
+        bottom.tick_params(labelsize=7)
+    axes[1, 0].set_ylabel("$f_y$ (cycles/pixel)", fontsize=8)
+    _layout(fig, True)
+    _grid_colorbar(fig, list(axes[1]), im, label)
     return fig
 
 

@@ -14,8 +14,12 @@ from cnnlib.checks.convolution import (
     CONV_MAPS,
     CONV_OUT_SHAPE,
     CONV_WEIGHT_SHAPE,
+    _dx_with,
+    check_conv2d_backward,
     check_conv_answers,
     check_correlate2d_strided,
+    numerical_gradient,
+    relative_error,
 )
 
 
@@ -117,8 +121,8 @@ def test_conv_right_answers_pass(capsys):
     (((8, 6, 14), 6, (6, 3, 5, 5)), "four axes"),
     (((8, 14, 14, 6), 6, (6, 3, 5, 5)), "channels second"),
     (((1, 6, 14, 14), 6, (6, 3, 5, 5)), "batch size"),
-    (((8, 3, 14, 14), 6, (6, 3, 5, 5)), "not in_channels"),
-    (((8, 18, 14, 14), 6, (6, 3, 5, 5)), "not 6 \\* 3"),
+    (((8, 3, 14, 14), 6, (6, 3, 5, 5)), "not one per input channel"),
+    (((8, 18, 14, 14), 6, (6, 3, 5, 5)), "do not multiply by in_channels"),
     (((8, 5, 14, 14), 6, (6, 3, 5, 5)), "one channel per filter"),
     (((8, 6, 28, 28), 6, (6, 3, 5, 5)), "stride 1"),
     (((8, 6, 13, 13), 6, (6, 3, 5, 5)), "the \\+1"),
@@ -138,3 +142,125 @@ def test_conv_right_answers_pass(capsys):
 def test_conv_wrong_answers(answers, hint):
     with pytest.raises(CheckFailed, match=hint):
         check_conv_answers(*answers)
+
+
+# ------------------------------------------------------------------ exercise 4: conv backward
+
+def backward_right(dout, x, w):
+    k_h, k_w = w.shape[2:]
+    h_out, w_out = dout.shape[2:]
+    windows = np.lib.stride_tricks.sliding_window_view(x, (k_h, k_w), axis=(2, 3))
+    dw = np.einsum("nfij,ncijuv->fcuv", dout, windows)
+    dx = _dx_with(dout, w)
+    return dx, dw, dout.sum(axis=(0, 2, 3))
+
+
+def backward_autograd(dout, x, w):
+    xt, wt = torch.from_numpy(x).requires_grad_(), torch.from_numpy(w).requires_grad_()
+    bt = torch.zeros(w.shape[0], dtype=torch.float64, requires_grad=True)
+    F.conv2d(xt, wt, bt).backward(torch.from_numpy(dout))
+    return xt.grad, wt.grad, bt.grad
+
+
+def _with(part, value_fn):
+    def fn(dout, x, w):
+        got = list(backward_right(dout, x, w))
+        got[part] = value_fn(dout, x, w, got[part])
+        return tuple(got)
+    return fn
+
+
+BACKWARD_WRONG = [
+    (lambda d, x, w: (_ for _ in ()).throw(NotImplementedError()), "not implemented"),
+    (lambda d, x, w: None, "forget `return`"),
+    (lambda d, x, w: backward_right(d, x, w)[:2], "three arrays"),
+    (lambda d, x, w: x[9], "IndexError"),
+    (_with(2, lambda d, x, w, db: d[0].sum(axis=(1, 2))), "first image only"),
+    (_with(2, lambda d, x, w, db: db * 2), "added to every output"),
+    (_with(2, lambda d, x, w, db: d.sum(axis=(2, 3))), "one entry per filter"),
+    (_with(1, lambda d, x, w, dw: backward_right(d[:1], x[:1], w)[1]), "summed over the whole batch"),
+    (_with(1, lambda d, x, w, dw: dw[:, :, ::-1, ::-1]), "dw is flipped"),
+    (_with(1, lambda d, x, w, dw: dw.transpose(1, 0, 2, 3)), "axes are swapped"),
+    (_with(1, lambda d, x, w, dw: dw + 1), "multiplied x"),
+    (_with(0, lambda d, x, w, dx: _dx_with(d, w[:, :, ::-1, ::-1])), "kernel flipped"),
+    (_with(0, lambda d, x, w, dx: dx[:, :, 1:]), "shape of x"),
+    (_with(0, lambda d, x, w, dx: dx * 0.5), "every input pixel collects"),
+]
+
+
+def test_conv2d_backward_right_answers_pass(capsys):
+    check_conv2d_backward(backward_right, hidden=True)
+    check_conv2d_backward(backward_autograd, hidden=True)
+    out = capsys.readouterr().out
+    assert out.count("all checks passed") == 2 and "why:" in out and "WRONG" not in out
+    assert out.count("numerical gradient check") == 8
+
+
+@pytest.mark.parametrize("wrong, hint", BACKWARD_WRONG)
+def test_conv2d_backward_wrong_answers(wrong, hint):
+    with pytest.raises(CheckFailed, match=hint):
+        check_conv2d_backward(wrong, hidden=True)
+
+
+def test_numerical_gradient_and_relative_error():
+    x = np.array([1.0, -2.0, 3.0])
+    assert np.allclose(numerical_gradient(lambda v: float((v ** 3).sum()), x.copy()), 3 * x ** 2, atol=1e-5)
+    assert relative_error(x, x) == 0 and relative_error(x, -x) == pytest.approx(1.0)
+    with pytest.raises(TypeError, match="x must be a float64"):
+        numerical_gradient(lambda v: 0.0, np.zeros(3, dtype=np.float32))
+
+
+# ------------------------------------------------------------------ no check gives the answer away
+# (check, args, kwargs, strings of the right value(s) that must not appear in the message or stdout)
+
+def _flat_strings(a):
+    return [f"{v:.4g}" for v in np.asarray(a).ravel()[:3]]
+
+
+def _backward_reference_strings():
+    from cnnlib.checks.convolution import _backward_cases
+    from cnnlib.ops import im2col
+
+    x, w, b, dout = _backward_cases(False)[0]
+    _, cache = im2col.conv2d_forward(x, w, b)
+    dx, dw, db = im2col.conv2d_backward(dout, cache)
+    return _flat_strings(dx) + _flat_strings(dw) + _flat_strings(db)
+
+
+_SHAPE_ANSWER = ["(8, 6, 14, 14)", "14, 14", "(6, 3, 5, 5)"]
+LEAK_CASES = [
+    (check_correlate2d_strided, (lambda im, k, s: _loop(im, k, 1),), {}, ["(2, 3)", "(3, 3)"]),
+    # wrong only from the second case on (image (8, 7), kernel (3, 2), stride 2 -> 3 x 3), so that
+    # "(3, 3)" can only come from the expected output, not from the first case's 3x3 kernel
+    (check_correlate2d_strided, (lambda im, k, s: _loop(im, k, s, plus_one=s == 1),), {}, ["(3, 3)"]),
+    (check_correlate2d_strided, (lambda im, k, s: _loop(im, k, s, floor=False),), {}, ["(3, 3)"]),
+    (check_correlate2d_strided, (lambda im, k, s: _loop(im, k, s) + (s > 1),), {}, ["(3, 3)"]),
+    (check_conv_answers, ((8, 6, 28, 28), 6, (6, 3, 5, 5)), {}, ["14"]),
+    (check_conv_answers, ((8, 6, 13, 13), 6, (6, 3, 5, 5)), {}, ["14"]),
+    (check_conv_answers, ((8, 6, 15, 15), 6, (6, 3, 5, 5)), {}, ["14"]),
+    (check_conv_answers, ((8, 6, 13.5, 13.5), 6, (6, 3, 5, 5)), {}, ["14"]),
+    (check_conv_answers, ((8, 3, 14, 14), 6, (6, 3, 5, 5)), {}, ["6 ", "= 6", "(8, 6"]),
+    (check_conv_answers, ((8, 18, 14, 14), 6, (6, 3, 5, 5)), {}, ["6 ", "= 6", "(8, 6"]),
+    (check_conv_answers, ((8, 6, 14, 14), 18, (6, 3, 5, 5)), {}, ["6 ", "= 6"]),
+    (check_conv_answers, ((8, 6, 14, 14), 3, (6, 3, 5, 5)), {}, ["6 ", "= 6"]),
+    (check_conv_answers, ((8, 6, 14, 14), 6, (3, 6, 5, 5)), {}, ["(6, 3, 5, 5)"]),
+    (check_conv_answers, ((8, 6, 14, 14), 6, (6, 5, 5)), {}, ["(6, 3, 5, 5)"]),
+    (check_conv2d_backward, (_with(2, lambda d, x, w, db: d[0].sum(axis=(1, 2))),), {}, _backward_reference_strings()),
+    (check_conv2d_backward, (_with(1, lambda d, x, w, dw: dw[:, :, ::-1, ::-1]),), {}, _backward_reference_strings()),
+    (check_conv2d_backward, (_with(0, lambda d, x, w, dx: _dx_with(d, w[:, :, ::-1, ::-1])),), {},
+     _backward_reference_strings()),
+]
+
+# Compute exercises: the values of their answers, which no cell above the exercise may show.
+EXERCISE_ANSWERS = {
+    "02_convolution.ipynb": {"ex2-answer": ["(8, 6, 14, 14)"]},
+}
+
+
+@pytest.mark.parametrize("check, args, kwargs, forbidden", LEAK_CASES)
+def test_wrong_answers_never_show_the_right_value(check, args, kwargs, forbidden, capsys):
+    with pytest.raises(CheckFailed) as err:
+        check(*args, **kwargs)
+    shown = str(err.value) + capsys.readouterr().out
+    for s in forbidden:
+        assert s not in shown, (s, shown)

@@ -84,3 +84,19 @@ def test_ring_bytes_wrong_answers_get_their_hint(answer, hint):
         check_ring_bytes(answer)
     assert f"{ring_allreduce_bytes(25_557_032, 8):,}" not in str(err.value)   # the answer is not given away
     assert str(ring_allreduce_bytes(25_557_032, 8)) not in str(err.value)
+
+
+def _blocks(n, rank, world_size):
+    per = math.ceil(n / world_size)
+    return list(range(rank * per, min(n, (rank + 1) * per)))
+
+
+# wrong answers and the right values that their feedback must not show (tests/test_checks_no_leak.py)
+LEAK_CASES = [
+    (check_shard_indices, (_blocks,), {}, []),
+    (check_shard_indices, (lambda n, r, w: list(range(n))[r::w],), {}, []),
+    (check_ring_bytes, (ring_allreduce_bytes(25_557_032, 8) // 2,), {}, [str(ring_allreduce_bytes(25_557_032, 8))]),
+    (check_ring_bytes, (2 * 7 * 25_557_032 // 8,), {}, [str(ring_allreduce_bytes(25_557_032, 8))]),
+    (check_ring_bytes, (12345,), {}, [str(ring_allreduce_bytes(25_557_032, 8))]),
+]
+EXERCISE_ANSWERS = {"14_distributed_training.ipynb": {"ex2-answer": [str(ring_allreduce_bytes(25_557_032, 8))]}}

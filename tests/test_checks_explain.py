@@ -74,3 +74,27 @@ def test_fgsm_l2():
         with pytest.raises(CheckFailed, match=hint) as err:
             check_fgsm_l2(wrong)
         assert "2.8" not in str(err.value)
+
+
+def _plus(model, x, target, epsilon):
+    return (x + epsilon * _grad(model, x, target).sign()).clamp(0, 1)
+
+
+def _unclamped(model, x, target, epsilon):
+    return x - epsilon * _grad(model, x, target).sign()
+
+
+# wrong answers and the right values that their feedback must not show (tests/test_checks_no_leak.py)
+LEAK_CASES = [
+    (check_targeted_fgsm, (_plus,), {}, []),
+    (check_targeted_fgsm, (_unclamped,), {}, []),
+    (check_occlusion_count, (65,), {}, ["64"]),
+    (check_occlusion_count, (8,), {}, ["64"]),
+    (check_occlusion_count, (100,), {}, ["64"]),
+    (check_fgsm_l2, (0.1,), {}, ["2.8"]),
+    (check_fgsm_l2, (78.4,), {}, ["2.8"]),
+    (check_fgsm_l2, (7.84,), {}, ["2.8"]),
+]
+# answers of the compute exercises, never shown above them (tests/test_exercises_unanswered.py)
+# ex2 (64 windows) is left out: 64 is also a channel count and a batch size above it
+EXERCISE_ANSWERS = {"13_explaining_cnns.ipynb": {"ex3-answer": ["2.8"]}}

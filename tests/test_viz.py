@@ -127,3 +127,122 @@ def test_show_map_rows_errors():
 def test_empty_grids_are_refused_with_the_argument_named(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+# ------------------------------------------------------------ issue 15: figures that do not mislead
+
+def _colorbars(fig):
+    return [c for ax in fig.axes for c in ax.child_axes if c.get_label() == "colorbar"]
+
+
+def test_show_kernels_one_shared_signed_scale_with_colorbar_and_values():
+    from cnnlib import kernels
+
+    bank = kernels.kernel_bank()
+    fig = viz.show_kernels(np.stack(list(bank.values()))[:, None], ncols=7, titles=list(bank))
+    images = [ax.images[0] for ax in fig.axes if ax.images]
+    m = max(float(np.abs(k).max()) for k in bank.values())
+    assert {im.get_clim() for im in images} == {(-m, m)}                     # one range, centred at 0
+    assert all(im.get_cmap().name == "bwr" for im in images)
+    assert len(_colorbars(fig)) == 1 and len(fig.axes) == 7                  # colorbar not counted in fig.axes
+    blur_ax = fig.axes[list(bank).index("box blur 1/9")]
+    assert blur_ax.get_title() == "box blur 1/9"
+    assert [t.get_text() for t in blur_ax.texts] == ["0.11"] * 9              # values written in the cells
+    sobel = [t.get_text() for t in fig.axes[list(bank).index("Sobel x")].texts]
+    assert sobel == ["-1", "0", "1", "-2", "0", "2", "-1", "0", "1"]
+
+
+def test_show_kernels_per_kernel_scale_and_no_values_on_request():
+    w = torch.stack([torch.eye(3), torch.full((3, 3), 1 / 9)])[:, None]
+    fig = viz.show_kernels(w, shared=False, annotate=False)
+    lims = [ax.images[0].get_clim() for ax in fig.axes if ax.images]
+    assert lims[0] == (-1.0, 1.0) and lims[1] == pytest.approx((-1 / 9, 1 / 9))
+    assert not _colorbars(fig) and not any(ax.texts for ax in fig.axes)
+    big = viz.show_kernels(torch.randn(2, 1, 7, 7))                              # 7x7: no values written
+    assert not any(ax.texts for ax in big.axes)
+
+
+def test_show_kernels_rgb_filters_as_colour_images():
+    w = torch.zeros(2, 3, 3, 3)
+    w[0, 0] = 1.0                       # filter 0: pure red
+    w[1, 2] = -1.0                      # filter 1: negative blue -> yellow-ish (red+green at 0.5, blue 0)
+    fig = viz.show_kernels(w, rgb=True)
+    images = [ax.images[0].get_array() for ax in fig.axes if ax.images]
+    assert len(images) == 2 and images[0].shape == (3, 3, 3)
+    assert np.allclose(images[0][0, 0], [1.0, 0.5, 0.5]) and np.allclose(images[1][0, 0], [0.5, 0.5, 0.0])
+    with pytest.raises(ValueError, match="rgb=True needs weight with C_in = 3"):
+        viz.show_kernels(torch.zeros(2, 1, 3, 3), rgb=True)
+    with pytest.raises(ValueError, match="titles"):
+        viz.show_kernels(torch.zeros(2, 1, 3, 3), titles=["a"])
+
+
+def test_show_kernels_keeps_the_figure_sizes_other_notebooks_store():
+    # 05 stores <Figure size 880x110 with 8 Axes> and <Figure size 780x130 with 6 Axes>
+    assert repr(viz.show_kernels(torch.randn(8, 1, 5, 5), ncols=8, size=1.1, title="t")) == \
+        "<Figure size 880x110 with 8 Axes>"
+    assert repr(viz.show_kernels(torch.randn(6, 1, 5, 5), ncols=6, size=1.3, title="t")) == \
+        "<Figure size 780x130 with 6 Axes>"
+    assert repr(viz.show_feature_maps(torch.randn(6, 24, 24), ncols=6, title="t")) == \
+        "<Figure size 840x180 with 6 Axes>"
+
+
+def test_show_feature_maps_signed_maps_diverging_and_shared():
+    maps = torch.randn(4, 8, 8)
+    maps[2] *= 5
+    fig = viz.show_feature_maps(maps, ncols=4)
+    images = [ax.images[0] for ax in fig.axes if ax.images]
+    m = float(maps.abs().max())
+    assert {im.get_clim() for im in images} == {(-m, m)} and images[0].get_cmap().name == "bwr"
+    assert len(_colorbars(fig)) == 1
+    relu = viz.show_feature_maps(maps.relu(), ncols=4)                        # non-negative: viridis on [0, max]
+    im = relu.axes[0].images[0]
+    assert im.get_cmap().name == "viridis" and im.get_clim() == (0.0, float(maps.relu().max()))
+    same = viz.show_feature_maps(maps.relu(), vlim=(-m, m), titles=list("abcd"))   # on the pre-ReLU scale
+    assert same.axes[0].images[0].get_clim() == (-m, m) and same.axes[0].images[0].get_cmap().name == "bwr"
+    assert same.axes[1].get_title() == "b"
+    own = viz.show_feature_maps(maps, shared=False)
+    assert own.axes[2].images[0].get_clim() == (-float(maps[2].abs().max()), float(maps[2].abs().max()))
+    assert not _colorbars(own)
+    with pytest.raises(ValueError, match="vlim"):
+        viz.show_feature_maps(maps, vlim=(1, 0))
+    with pytest.raises(TypeError, match="vlim"):
+        viz.show_feature_maps(maps, vlim="ab")
+
+
+def test_frequency_response_on_one_scale_with_colorbar():
+    from cnnlib import kernels
+
+    eq = {"blur": kernels.box_blur(), "sharpen": kernels.sharpen(), "Laplacian": kernels.laplacian()}
+    fig = viz.plot_frequency_response(eq)
+    gains = [ax.images[0] for ax in fig.axes[3:]]
+    top = max(float(np.abs(np.fft.fft2(k, s=(64, 64))).max()) for k in eq.values())
+    assert {im.get_clim() for im in gains} == {(0.0, top)}
+    assert len(_colorbars(fig)) == 1
+    assert [ax.get_title() for ax in fig.axes[:3]] == list(eq)
+    db = viz.plot_frequency_response(eq, db=True)
+    assert db.axes[3].images[0].get_clim()[0] == -40.0
+
+
+def test_plot_history_draws_every_batch_and_whole_epoch_ticks():
+    import matplotlib.pyplot as plt
+    from cnnlib.train import History
+    from cnnlib.viz import plot_history
+
+    h = History(train_loss=[1.0, 0.5, 0.4], train_metric=[0.5, 0.8, 0.9], val_loss=[0.6, 0.5, 0.45],
+                val_metric=[0.7, 0.85, 0.9], batch_loss=[1.2, 0.9, 0.7, 0.5, 0.45, 0.4] * 1,
+                batch_metric=[0.4, 0.6, 0.75, 0.85, 0.88, 0.9], batch_epoch=[0.5, 1, 1.5, 2, 2.5, 3])
+    fig = plot_history(h, labels=["lenet"])
+    loss_ax, acc_ax = fig.axes
+    lines = {ln.get_label(): ln for ln in loss_ax.get_lines()}
+    assert len(lines["lenet train (per batch, train mode)"].get_xdata()) == 6
+    assert list(lines["lenet val (end of epoch, eval mode)"].get_xdata()) == [1, 2, 3]
+    for ax in (loss_ax, acc_ax):
+        ticks = [t for t in ax.get_xticks() if ax.get_xlim()[0] <= t <= ax.get_xlim()[1]]
+        assert ticks and all(float(t).is_integer() for t in ticks)
+    plt.close(fig)
+    old = History(train_loss=[1.0, 0.5], train_metric=[0.5, 0.8])  # no batch records: one dot per epoch
+    fig = plot_history(old)
+    assert [ln.get_label() for ln in fig.axes[0].get_lines()] == ["run 1 train"]
+    plt.close(fig)
+    with pytest.raises(TypeError, match=r"histories\[0\]"):
+        plot_history({"train_loss": [1.0]})

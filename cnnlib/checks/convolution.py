@@ -1,5 +1,7 @@
 """Checks for the exercises of notebook 02 (convolution).
 
+No message names the expected value: a wrong answer gets the mistake it looks like.
+
 The reference answers come from :mod:`cnnlib.ops` and PyTorch; a wrong answer is compared
 with the typical mistakes (a flipped kernel, i.e. true convolution; the stride ignored;
 the ``+ 1`` of the output size forgotten or the size rounded up; windows that move by 1
@@ -71,7 +73,7 @@ def check_correlate2d_strided(fn: Callable[..., Any], hidden: bool = False) -> N
             else:
                 hint = "H_out = floor((H - kH) / stride) + 1, W_out = floor((W - kW) / stride) + 1"
             raise CheckFailed(f"correlate2d_strided returned shape {a.shape} ({desc}), "
-                              f"expected {expected.shape}: {hint}")
+                              f"which is not the output size: {hint}")
         if np.allclose(a, expected):
             continue
         if np.allclose(a, convolve2d(image, kernel)[::stride, ::stride]):
@@ -129,20 +131,20 @@ def check_conv_answers(out_shape: Any, num_feature_maps: Any, weight_shape: Any)
         elif got[0] != n:
             hint = "a convolution does not change the batch size"
         elif got[1] == 3:
-            hint = "the output has one channel per filter: out_channels = 6, not in_channels = 3"
+            hint = "the output has one channel per filter (out_channels), not one per input channel"
         elif got[1] == 18:
             hint = ("each filter already covers all 3 input channels and gives ONE map: "
-                    "6 filters -> 6 channels, not 6 * 3")
+                    "do not multiply by in_channels")
         elif got[1] != c:
             hint = "the output has one channel per filter (out_channels)"
         elif got[2:] == (28, 28):
             hint = "that is stride 1: with stride 2 the window moves 2 pixels at a time"
         elif got[2:] == (13, 13):
-            hint = "H_out = floor((32 - 5) / 2) + 1: the +1 counts the first window"
+            hint = "one window is missing: the +1 of H_out = floor((H - k) / stride) + 1 counts the first window"
         elif got[2:] in ((13.5, 13.5), (14.5, 14.5)):
-            hint = "sizes are whole numbers: round (32 - 5) / 2 down, then add 1"
+            hint = "sizes are whole numbers: round the division down, then add 1"
         elif got[2:] in ((15, 15), (16, 16)):
-            hint = "round down: floor((32 - 5) / 2) + 1, a window that sticks out is not computed"
+            hint = "round down: a window that would stick out of the image is not computed"
         else:
             hint = "H_out = floor((H - k) / stride) + 1"
         raise CheckFailed(f"out_shape is {got}, which is not right: {hint}")
@@ -167,6 +169,130 @@ def check_conv_answers(out_shape: Any, num_feature_maps: Any, weight_shape: Any)
             hint = "nn.Conv2d.weight has shape (out_channels, in_channels / groups, kH, kW)"
         raise CheckFailed(f"weight_shape is {got_w}, which is not right: {hint}")
     passed("out_shape, num_feature_maps and weight_shape")
+
+
+# --------------------------------------------------------------------------- exercise 4
+# conv2d_backward(dout, x, w) for out = F.conv2d(x, w, b), stride 1, no padding.
+
+def numerical_gradient(f: Callable[[np.ndarray], float], x: np.ndarray, eps: float = 1e-6) -> np.ndarray:
+    """Central differences ``(f(x + eps e_i) - f(x - eps e_i)) / (2 eps)`` for every entry i of
+    the float64 array ``x`` (changed in place and restored): the gradient of the scalar ``f``."""
+    if not isinstance(x, np.ndarray) or x.dtype != np.float64:
+        raise TypeError(f"x must be a float64 NumPy array, got {type(x).__name__}")
+    grad = np.zeros_like(x)
+    for i in np.ndindex(*x.shape):
+        old = x[i]
+        x[i] = old + eps
+        up = f(x)
+        x[i] = old - eps
+        down = f(x)
+        x[i] = old
+        grad[i] = (up - down) / (2 * eps)
+    return grad
+
+
+def relative_error(a: np.ndarray, b: np.ndarray) -> float:
+    """max |a - b| / max(|a| + |b|), as in CS231n's gradient checks (1e-7 or less: right)."""
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    return float(np.abs(a - b).max() / max(float((np.abs(a) + np.abs(b)).max()), 1e-12))
+
+
+def _backward_cases(hidden: bool) -> list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
+    rng = np.random.default_rng(4)
+    shapes = [((2, 2, 5, 6), (3, 2, 3, 2))]
+    if hidden:
+        shapes += [((1, 1, 4, 4), (1, 1, 2, 2)), ((3, 3, 6, 5), (2, 3, 3, 3)), ((2, 1, 5, 5), (4, 1, 1, 1))]
+    cases = []
+    for xs, ws in shapes:
+        x, w, b = rng.standard_normal(xs), rng.standard_normal(ws), rng.standard_normal(ws[0])
+        out_shape = (xs[0], ws[0], xs[2] - ws[2] + 1, xs[3] - ws[3] + 1)
+        cases.append((x, w, b, rng.standard_normal(out_shape)))
+    return cases
+
+
+def _dx_with(dout: np.ndarray, k: np.ndarray) -> np.ndarray:
+    """dx[n, :, i + u, j + v] += dout[n, f, i, j] * k[f, :, u, v]: the right dx for k = w, a
+    typical wrong one for k = w flipped."""
+    n, _, ho, wo = dout.shape
+    _, c, kh, kw = k.shape
+    dx = np.zeros((n, c, ho + kh - 1, wo + kw - 1))
+    for u in range(kh):
+        for v in range(kw):
+            dx[:, :, u:u + ho, v:v + wo] += np.einsum("nfij,fc->ncij", dout, k[:, :, u, v])
+    return dx
+
+
+def check_conv2d_backward(fn: Callable[..., Any], hidden: bool = False) -> None:
+    """``fn(dout, x, w) -> (dx, dw, db)``: the backward pass of ``out = F.conv2d(x, w, b)``
+    (stride 1, no padding). ``x: (N, C, H, W), w: (F, C, kH, kW), dout: (N, F, H_out, W_out)``.
+
+    Runs a numerical gradient check (central differences of ``sum(out * dout)``) and prints the
+    relative error of each gradient; the reference is :func:`cnnlib.ops.im2col.conv2d_backward`.
+    """
+    from ..ops import im2col
+
+    if not callable(fn):
+        raise CheckFailed(f"conv2d_backward should be a function, got {type(fn).__name__}")
+    for x, w, b, dout in _backward_cases(hidden):
+        desc = f"x {x.shape}, w {w.shape}"
+        try:
+            got = fn(dout.copy(), x.copy(), w.copy())
+        except NotImplementedError:
+            raise CheckFailed(NOT_IMPLEMENTED.format(what="conv2d_backward")) from None
+        except Exception as err:  # a learner's bug: report it as feedback
+            raise CheckFailed(f"conv2d_backward raised {type(err).__name__}: {err} ({desc})") from None
+        if got is None:
+            raise CheckFailed(f"conv2d_backward returned None ({desc}): did you forget `return`?")
+        if not isinstance(got, (tuple, list)) or len(got) != 3:
+            raise CheckFailed(f"conv2d_backward should return three arrays (dx, dw, db), got {type(got).__name__}")
+        dx, dw, db = (_to_np(g).astype(np.float64) for g in got)
+        out, cache = im2col.conv2d_forward(x, w, b)
+        ref_dx, ref_dw, ref_db = im2col.conv2d_backward(dout, cache)
+        for name, g, ref, like in (("dx", dx, ref_dx, "x"), ("dw", dw, ref_dw, "w"), ("db", db, ref_db, "b")):
+            if g.shape != ref.shape:
+                hint = {"db": "db has one entry per filter: sum dout over the batch and all positions",
+                        "dw": "dw has the shape of w (F, C, kH, kW)",
+                        "dx": "dx has the shape of x (N, C, H, W)"}[name]
+                if name == "dw" and g.shape == ref.shape[1::-1] + ref.shape[2:]:
+                    hint = "dw's first two axes are swapped: w is (F, C, kH, kW)"
+                raise CheckFailed(f"{name} has shape {g.shape} ({desc}), not the shape of {like}: {hint}")
+        # the numerical gradient check the learner can see: relative errors only, no values
+        loss = lambda xx, ww, bb: float((im2col.conv2d_forward(xx, ww, bb)[0] * dout).sum())   # noqa: E731
+        num = {"dx": numerical_gradient(lambda v: loss(v, w, b), x.copy()),
+               "dw": numerical_gradient(lambda v: loss(x, v, b), w.copy()),
+               "db": numerical_gradient(lambda v: loss(x, w, v), b.copy())}
+        errors = {"dx": relative_error(dx, num["dx"]), "dw": relative_error(dw, num["dw"]),
+                  "db": relative_error(db, num["db"])}
+        print(f"numerical gradient check ({desc}): " + ", ".join(
+            f"{k} ok (rel. error < 1e-7)" if v < 1e-7 else f"{k} rel. error {v:.1e} WRONG" for k, v in errors.items()))
+        if errors["db"] >= 1e-7:
+            if np.allclose(db, dout[0].sum(axis=(1, 2))):
+                hint = "db is summed over the positions of the first image only: sum over the batch too"
+            else:
+                hint = "each bias b[f] is added to every output of map f: db[f] = sum of dout[:, f]"
+            raise CheckFailed(f"db is wrong ({desc}): {hint}")
+        if errors["dw"] >= 1e-7:
+            if np.allclose(dw * x.shape[0], ref_dw) or np.allclose(
+                    dw, im2col.conv2d_backward(dout[:1], im2col.conv2d_forward(x[:1], w, b)[1])[1]):
+                hint = "dw is not summed over the whole batch: every image uses the same weights"
+            elif np.allclose(dw, ref_dw[:, :, ::-1, ::-1]):
+                hint = "dw is flipped: dw[f, c, u, v] pairs dout[n, f, i, j] with x[n, c, i + u, j + v]"
+            else:
+                hint = "weight (f, c, u, v) multiplied x[n, c, i + u, j + v] for every output (n, f, i, j)"
+            raise CheckFailed(f"dw is wrong ({desc}): {hint}")
+        if errors["dx"] >= 1e-7:
+            if np.allclose(dx, _dx_with(dout, w[:, :, ::-1, ::-1])):
+                hint = ("dx uses the kernel flipped: the pixel at offset (u, v) of a window was multiplied by "
+                        "the weight at (u, v), so that same weight carries its gradient back")
+            elif np.allclose(dx[:, :, : dout.shape[2], : dout.shape[3]], dout.sum(axis=1, keepdims=True)):
+                hint = "dx needs the weights: each input pixel gets dout times the weight that multiplied it"
+            else:
+                hint = ("every input pixel collects a contribution from each output whose window covers it: "
+                        "add dout[n, f, i, j] * w[f, :, u, v] to dx[n, :, i + u, j + v]")
+            raise CheckFailed(f"dx is wrong ({desc}): {hint}")
+    passed("conv2d_backward")
+    print("why: the backward pass of a convolution is again a convolution: dw correlates the input with "
+          "dout, dx is a full convolution of dout with the kernel (flipped, as seen from dx).")
 
 
 protect(globals())

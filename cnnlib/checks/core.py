@@ -29,39 +29,66 @@ def _to_np(x: Any) -> np.ndarray:
     return np.asarray(x)
 
 
+def _show(value: Any, limit: int = 80) -> str:
+    """The learner's own value, shortened for a message."""
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
 def expect_equal(actual: Any, expected: Any, what: str, hint: str | None = None) -> None:
-    """Fail with "``what`` is ``actual``, expected ``expected``: ``hint``" unless equal."""
+    """Fail with "``what`` is ``actual``, which is not right: ``hint``" unless equal.
+
+    The message shows the learner's value and the hint, never the expected one: the
+    check points at the mistake instead of giving the answer away.
+    """
     if isinstance(actual, (np.ndarray, torch.Tensor)) or isinstance(expected, (np.ndarray, torch.Tensor)):
         a, e = _to_np(actual), _to_np(expected)
-        if a.shape != e.shape or not np.array_equal(a, e):
-            _fail(f"{what} is {a.tolist()}, expected {e.tolist()}", hint)
+        if a.shape != e.shape:
+            _fail(f"{what} has shape {a.shape}, which is not the right shape", hint)
+        if not np.array_equal(a, e):
+            wrong = int(np.sum(a != e))
+            _fail(f"{what} has the right shape but {wrong} of its {a.size} entries are wrong", hint)
         return
     actual = plain(actual)
     if actual != expected:
-        _fail(f"{what} is {actual!r}, expected {expected!r}", hint)
+        _fail(f"{what} is {_show(actual)}, which is not right", hint)
 
 
 def expect_shape(value: Any, expected: Sequence[int], what: str, hint: str | None = None) -> None:
-    """Fail unless ``value`` (array or tensor) has shape ``expected``."""
+    """Fail unless ``value`` (array or tensor) has shape ``expected``.
+
+    The message names the first axis that differs and its size in the learner's value,
+    not the expected size.
+    """
+    expected = tuple(expected)
     if not hasattr(value, "shape"):
-        _fail(f"{what} should be an array or tensor of shape {tuple(expected)}, got a {type(value).__name__}", hint)
-    if tuple(value.shape) != tuple(expected):
-        _fail(f"{what} has shape {tuple(value.shape)}, expected {tuple(expected)}", hint)
+        _fail(f"{what} should be an array or tensor with {len(expected)} dimensions, got a {type(value).__name__}", hint)
+    shape = tuple(value.shape)
+    if shape == expected:
+        return
+    if len(shape) != len(expected):
+        _fail(f"{what} has {len(shape)} dimensions {shape}; it should have {len(expected)}", hint)
+    axis = next(i for i, (a, e) in enumerate(zip(shape, expected)) if a != e)
+    _fail(f"{what} has shape {shape}: its size along axis {axis} ({shape[axis]}) is "
+          f"{'too large' if shape[axis] > expected[axis] else 'too small'}", hint)
 
 
 def expect_close(actual: Any, expected: Any, what: str, atol: float = 1e-5, rtol: float = 1e-4, hint: str | None = None) -> None:
     """Fail unless ``actual`` and ``expected`` match in shape and are close element-wise.
 
-    The message reports the largest absolute difference and where it is.
+    The message reports how many entries are off, the largest error and where it is (the
+    learner's value there), never the expected values themselves.
     """
     a, e = _to_np(actual).astype(np.float64), _to_np(expected).astype(np.float64)
     if a.shape != e.shape:
-        _fail(f"{what} has shape {a.shape}, expected {e.shape}", hint)
+        _fail(f"{what} has shape {a.shape}, which is not the right shape", hint)
     if not np.allclose(a, e, atol=atol, rtol=rtol):
         diff = np.abs(a - e)
-        where = np.unravel_index(int(np.nanargmax(diff)), diff.shape) if diff.size else ()
-        _fail(f"{what} differs from the expected values: largest difference {float(np.nanmax(diff)):.4g} "
-              f"at index {tuple(int(i) for i in where)} (got {a[where]:.4g}, expected {e[where]:.4g})", hint)
+        bad = ~np.isclose(a, e, atol=atol, rtol=rtol)
+        where = np.unravel_index(int(np.nanargmax(np.where(np.isnan(diff), np.inf, diff))), diff.shape) if diff.size else ()
+        rel = float(np.nanmax(diff / np.maximum(np.abs(e) + np.abs(a), 1e-12))) if diff.size else 0.0
+        _fail(f"{what} differs from the reference in {int(bad.sum())} of {a.size} entries: largest error at "
+              f"index {tuple(int(i) for i in where)} (yours {a[where]:.4g}), relative error up to {rel:.2g}", hint)
 
 
 def expect_true(condition: bool, message: str) -> None:
@@ -79,7 +106,7 @@ def check_cases(
 ) -> int:
     """Call ``fn(*args, **kwargs)`` for each ``(args, kwargs, expected)`` case.
 
-    The first wrong answer fails with the call, the answer and the expected value;
+    The first wrong answer fails with the call and the answer (never the expected value);
     ``diagnose(args, kwargs, got, expected)`` may return a hint naming the likely
     mistake (e.g. "the stride seems to be ignored"). A ``NotImplementedError`` fails
     with a reminder to write the solution. Returns the number of cases checked.
@@ -94,7 +121,7 @@ def check_cases(
             raise CheckFailed(NOT_IMPLEMENTED.format(what=what)) from None
         if not compare(got, expected):
             hint = diagnose(args, kwargs, got, expected) if diagnose else None
-            _fail(f"{what}({call}) returned {got!r}, expected {expected!r}", hint)
+            _fail(f"{what}({call}) returned {_show(got)}, which is not right", hint)
         n += 1
     return n
 

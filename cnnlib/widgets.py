@@ -1,0 +1,255 @@
+"""A convolution explorer: which input cells each output reads, how often each input pixel
+is used, and the output-size formula with the learner's numbers.
+
+The logic is pure NumPy (:func:`conv_taps`, :func:`usage_counts`, :func:`output_size_text`)
+and tested against ``F.unfold``; the drawings build on it:
+
+- :func:`show_conv_step`: one position of the window (padded input, output, usage counts);
+- :func:`show_conv_frames`: a strip of consecutive window positions (the static version,
+  for stored outputs, slides and print);
+- :func:`conv_animation`: the same as a matplotlib animation (``.to_jshtml()`` works offline);
+- :func:`conv_explorer`: an ipywidgets panel with sliders for input size, kernel size,
+  padding, stride and dilation and the output position (needs a live kernel).
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.patches import Rectangle
+
+from . import _validate
+from .shapes import conv2d_output_size
+
+Pair = tuple[int, int]
+
+
+def _geometry(in_size: Any, kernel_size: Any, padding: Any, stride: Any, dilation: Any) -> tuple[Pair, ...]:
+    n = _validate.pair("in_size", in_size)
+    k = _validate.pair("kernel_size", kernel_size)
+    p = _validate.pair("padding", padding, check=_validate.nonneg_int)
+    s = _validate.pair("stride", stride)
+    d = _validate.pair("dilation", dilation)
+    for axis in (0, 1):
+        span = d[axis] * (k[axis] - 1) + 1
+        if span > n[axis] + 2 * p[axis]:
+            raise ValueError(f"kernel_size {k[axis]} with dilation {d[axis]} spans {span} pixels, more than the "
+                             f"padded input ({n[axis]} + 2*{p[axis]} = {n[axis] + 2 * p[axis]}): in_size too small")
+    return n, k, p, s, d
+
+
+def conv_taps(in_size: Any, kernel_size: Any, padding: Any = 0, stride: Any = 1, dilation: Any = 1) -> np.ndarray:
+    """The input cell each tap of each window reads, as ``nn.Conv2d`` slides its kernel.
+
+    Arguments as in ``nn.Conv2d`` (an int or a pair (height, width) each); ``in_size`` is
+    the input's (H, W). Returns an int array of shape ``(H_out, W_out, kH, kW, 2)``:
+    ``taps[i, j, u, v] = (row, col)`` of the input that weight ``(u, v)`` multiplies for
+    output ``(i, j)``, i.e. ``(i*s - p + u*d, j*s - p + v*d)`` per axis. Coordinates are in
+    the unpadded input, so a tap on the padding lies outside ``[0, H) x [0, W)``.
+    """
+    n, k, p, s, d = _geometry(in_size, kernel_size, padding, stride, dilation)
+    out = [conv2d_output_size(n[a], k[a], s[a], p[a], d[a]) for a in (0, 1)]
+    rows = np.arange(out[0])[:, None] * s[0] - p[0] + np.arange(k[0])[None, :] * d[0]     # (H_out, kH)
+    cols = np.arange(out[1])[:, None] * s[1] - p[1] + np.arange(k[1])[None, :] * d[1]     # (W_out, kW)
+    taps = np.empty((out[0], out[1], k[0], k[1], 2), dtype=np.int64)
+    taps[..., 0] = rows[:, None, :, None]
+    taps[..., 1] = cols[None, :, None, :]
+    return taps
+
+
+def usage_counts(in_size: Any, kernel_size: Any, padding: Any = 0, stride: Any = 1, dilation: Any = 1) -> np.ndarray:
+    """How many (output, tap) pairs read each input pixel: an int array of shape (H, W).
+
+    Without padding the border pixels are read less often than the centre ones (a corner
+    once, by a stride-1 kxk kernel); pixels that no window reaches (a stride that does not
+    divide the span) get 0.
+    """
+    n = _validate.pair("in_size", in_size)
+    taps = conv_taps(in_size, kernel_size, padding, stride, dilation).reshape(-1, 2)
+    inside = (taps[:, 0] >= 0) & (taps[:, 0] < n[0]) & (taps[:, 1] >= 0) & (taps[:, 1] < n[1])
+    counts = np.zeros(n, dtype=np.int64)
+    np.add.at(counts, (taps[inside, 0], taps[inside, 1]), 1)
+    return counts
+
+
+def output_size_text(n: int, k: int, padding: int = 0, stride: int = 1, dilation: int = 1) -> str:
+    """The output-size formula of one axis with the numbers filled in, e.g.
+    ``"floor((7 + 2*1 - 2*(3-1) - 1) / 2) + 1 = floor(4 / 2) + 1 = 3"``."""
+    n, k, p, s, d = (v[0] for v in _geometry(n, k, padding, stride, dilation))
+    top = n + 2 * p - d * (k - 1) - 1
+    out = conv2d_output_size(n, k, s, p, d)
+    return f"floor(({n} + 2*{p} - {d}*({k}-1) - 1) / {s}) + 1 = floor({top} / {s}) + 1 = {out}"
+
+
+# ---------------------------------------------------------------------------- drawings
+
+def _draw_input(ax: plt.Axes, n: Pair, p: Pair, taps: np.ndarray | None, counts: np.ndarray | None = None) -> None:
+    """The padded input as a grid: image cells white, padding grey, the window's taps red."""
+    h, w = n[0] + 2 * p[0], n[1] + 2 * p[1]
+    grid = np.full((h, w), 0.85)
+    grid[p[0]:p[0] + n[0], p[1]:p[1] + n[1]] = 1.0
+    ax.imshow(grid, cmap="gray", vmin=0, vmax=1, extent=(-p[1] - 0.5, n[1] + p[1] - 0.5, n[0] + p[0] - 0.5, -p[0] - 0.5))
+    if taps is not None:
+        for r, c in taps.reshape(-1, 2):
+            ax.add_patch(Rectangle((c - 0.5, r - 0.5), 1, 1, fc=(0.9, 0.2, 0.2, 0.55), ec="red", lw=1.2))
+    ax.add_patch(Rectangle((-0.5, -0.5), n[1], n[0], fill=False, ec="black", lw=1.5))
+    ax.set_xticks(np.arange(-p[1] - 0.5, n[1] + p[1]), minor=True)
+    ax.set_yticks(np.arange(-p[0] - 0.5, n[0] + p[0]), minor=True)
+    ax.grid(which="minor", color="0.6", lw=0.5)
+    ax.tick_params(which="both", length=0, labelbottom=False, labelleft=False)
+
+
+def _draw_grid(ax: plt.Axes, shape: Pair, mark: Pair | None = None, done: int | None = None) -> None:
+    """The output grid: computed cells light blue, the current one dark blue."""
+    grid = np.zeros(shape)
+    if done is not None:
+        grid.flat[:done] = 0.35
+    if mark is not None:
+        grid[mark] = 1.0
+    ax.imshow(grid, cmap="Blues", vmin=0, vmax=1.2)
+    ax.set_xticks(np.arange(-0.5, shape[1]), minor=True)
+    ax.set_yticks(np.arange(-0.5, shape[0]), minor=True)
+    ax.grid(which="minor", color="0.6", lw=0.5)
+    ax.tick_params(which="both", length=0, labelbottom=False, labelleft=False)
+
+
+def show_conv_step(in_size: Any = 7, kernel_size: Any = 3, padding: Any = 0, stride: Any = 1, dilation: Any = 1,
+                   position: Any = (0, 0)) -> plt.Figure:
+    """One window position: the padded input with the window's taps (red, padding grey),
+    the output with the cell they produce (dark blue), and how often every input pixel is
+    used over all positions (numbers in the cells). Figure 12 x 4.2 inches."""
+    n, k, p, s, d = _geometry(in_size, kernel_size, padding, stride, dilation)
+    taps = conv_taps(n, k, p, s, d)
+    pos = _validate.pair("position", position, check=_validate.nonneg_int)
+    if pos[0] >= taps.shape[0] or pos[1] >= taps.shape[1]:
+        raise ValueError(f"position must lie inside the output {taps.shape[:2]}, got {pos}")
+    counts = usage_counts(n, k, p, s, d)
+    fig, axes = plt.subplots(1, 3, figsize=(12, 4.2), gridspec_kw={"width_ratios": [n[1] + 2 * p[1], max(taps.shape[1], 3), n[1]]})
+    _draw_input(axes[0], n, p, taps[pos])
+    axes[0].set_title(f"input {n[0]}x{n[1]}, padding {p[0]}: window of output {pos}", fontsize=10)
+    _draw_grid(axes[1], taps.shape[:2], pos, done=pos[0] * taps.shape[1] + pos[1])
+    axes[1].set_title(f"output {taps.shape[0]}x{taps.shape[1]}", fontsize=10)
+    im = axes[2].imshow(counts, cmap="viridis", vmin=0, vmax=max(int(counts.max()), 1))
+    for (r, c), v in np.ndenumerate(counts):
+        axes[2].text(c, r, str(v), ha="center", va="center", fontsize=9, color="white" if v < 0.6 * counts.max() else "black")
+    axes[2].set_title("uses of each input pixel", fontsize=10)
+    axes[2].set_xticks([])
+    axes[2].set_yticks([])
+    fig.colorbar(im, ax=axes[2], fraction=0.046, pad=0.04)
+    fig.suptitle(f"kernel {k[0]}x{k[1]}, stride {s[0]}, dilation {d[0]}:  H_out = {output_size_text(n[0], k[0], p[0], s[0], d[0])}",
+                 fontsize=11)
+    fig.tight_layout()
+    return fig
+
+
+def _positions(out_shape: Pair, frames: int) -> list[Pair]:
+    """Up to ``frames`` output positions in row-major order: the first ``frames - 1`` (the
+    window stepping along the first row and on to the next) and the last one."""
+    total = out_shape[0] * out_shape[1]
+    idx = list(range(min(frames, total) - 1)) + [total - 1] if total > 1 else [0]
+    return [divmod(i, out_shape[1]) for i in idx]
+
+
+def show_conv_frames(in_size: Any = 5, kernel_size: Any = 3, padding: Any = 0, stride: Any = 1, dilation: Any = 1,
+                     frames: int = 5, size: float = 2.2) -> plt.Figure:
+    """A strip of window positions (the static explorer, for stored outputs and slides):
+    top row the padded input with the window's taps, bottom row the output with that
+    output cell; then a last column with the usage count of each input pixel."""
+    n, k, p, s, d = _geometry(in_size, kernel_size, padding, stride, dilation)
+    frames = _validate.positive_int("frames", frames)
+    taps = conv_taps(n, k, p, s, d)
+    counts = usage_counts(n, k, p, s, d)
+    positions = _positions(taps.shape[:2], frames)
+    cols = len(positions) + 1
+    fig, axes = plt.subplots(2, cols, figsize=(size * cols, 2 * size + 0.5), squeeze=False,
+                             gridspec_kw={"height_ratios": [n[0] + 2 * p[0], max(taps.shape[0], 2)]})
+    for c, pos in enumerate(positions):
+        _draw_input(axes[0, c], n, p, taps[pos])
+        axes[0, c].set_title(f"output {pos}", fontsize=10)
+        _draw_grid(axes[1, c], taps.shape[:2], pos, done=pos[0] * taps.shape[1] + pos[1])
+    axes[0, 0].set_ylabel("input (padding grey)", fontsize=9)
+    axes[1, 0].set_ylabel(f"output {taps.shape[0]}x{taps.shape[1]}", fontsize=9)
+    ax = axes[0, -1]
+    ax.imshow(counts, cmap="viridis", vmin=0, vmax=max(int(counts.max()), 1))
+    for (r, c), v in np.ndenumerate(counts):
+        ax.text(c, r, str(v), ha="center", va="center", fontsize=8, color="white" if v < 0.6 * counts.max() else "black")
+    ax.set_title("uses per pixel", fontsize=10)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    axes[1, -1].axis("off")
+    axes[1, -1].text(0.5, 0.5, f"H_out =\n{output_size_text(n[0], k[0], p[0], s[0], d[0]).replace(' = ', chr(10) + '= ', 1)}",
+                     ha="center", va="center", fontsize=8, transform=axes[1, -1].transAxes)
+    fig.suptitle(f"{n[0]}x{n[1]} input, kernel {k[0]}x{k[1]}, padding {p[0]}, stride {s[0]}, dilation {d[0]}", fontsize=11)
+    fig.tight_layout()
+    return fig
+
+
+def conv_animation(in_size: Any = 5, kernel_size: Any = 3, padding: Any = 0, stride: Any = 1, dilation: Any = 1,
+                   interval: int = 600) -> Any:
+    """The window sliding over every output position, as a ``matplotlib.animation.FuncAnimation``
+    (``anim.to_jshtml()`` gives HTML that plays offline, e.g. in a stored notebook output)."""
+    from matplotlib import animation
+
+    n, k, p, s, d = _geometry(in_size, kernel_size, padding, stride, dilation)
+    interval = _validate.positive_int("interval", interval)
+    taps = conv_taps(n, k, p, s, d)
+    out_shape = taps.shape[:2]
+    fig, axes = plt.subplots(1, 2, figsize=(8, 4), gridspec_kw={"width_ratios": [n[1] + 2 * p[1], max(out_shape[1], 3)]})
+
+    def frame(t: int) -> list:
+        pos = divmod(t, out_shape[1])
+        for ax in axes:
+            ax.clear()
+        _draw_input(axes[0], n, p, taps[pos])
+        axes[0].set_title(f"input {n[0]}x{n[1]}, padding {p[0]}", fontsize=10)
+        _draw_grid(axes[1], out_shape, pos, done=t)
+        axes[1].set_title(f"output {pos} of {out_shape[0]}x{out_shape[1]}", fontsize=10)
+        return []
+
+    fig.suptitle(f"kernel {k[0]}x{k[1]}, stride {s[0]}, dilation {d[0]}", fontsize=11)
+    fig.tight_layout()
+    anim = animation.FuncAnimation(fig, frame, frames=out_shape[0] * out_shape[1], interval=interval, blit=False)
+    plt.close(fig)
+    return anim
+
+
+def conv_explorer(in_size: int = 7, kernel_size: int = 3, padding: int = 0, stride: int = 1, dilation: int = 1) -> Any:
+    """An ipywidgets panel: sliders for input size, kernel size, padding, stride, dilation and
+    the output position (row, col); redraws :func:`show_conv_step` on every change. Settings
+    whose kernel does not fit are reported instead of drawn. Needs a live Jupyter kernel."""
+    import ipywidgets as W
+    from IPython.display import display
+
+    _geometry(in_size, kernel_size, padding, stride, dilation)
+    style = {"description_width": "90px"}
+    sliders = {
+        "in_size": W.IntSlider(in_size, 3, 12, description="input size", style=style),
+        "kernel_size": W.IntSlider(kernel_size, 1, 7, description="kernel", style=style),
+        "padding": W.IntSlider(padding, 0, 3, description="padding", style=style),
+        "stride": W.IntSlider(stride, 1, 4, description="stride", style=style),
+        "dilation": W.IntSlider(dilation, 1, 3, description="dilation", style=style),
+        "row": W.IntSlider(0, 0, 10, description="output row", style=style),
+        "col": W.IntSlider(0, 0, 10, description="output col", style=style),
+    }
+    out = W.Output()
+
+    def redraw(_: Any = None) -> None:
+        v = {name: sl.value for name, sl in sliders.items()}
+        out.clear_output(wait=True)
+        with out:
+            try:
+                taps = conv_taps(v["in_size"], v["kernel_size"], v["padding"], v["stride"], v["dilation"])
+            except ValueError as err:
+                print(err)
+                return
+            sliders["row"].max, sliders["col"].max = taps.shape[0] - 1, taps.shape[1] - 1
+            fig = show_conv_step(v["in_size"], v["kernel_size"], v["padding"], v["stride"], v["dilation"],
+                                 (min(v["row"], taps.shape[0] - 1), min(v["col"], taps.shape[1] - 1)))
+            display(fig)
+            plt.close(fig)
+
+    for sl in sliders.values():
+        sl.observe(redraw, names="value")
+    redraw()
+    return W.HBox([W.VBox(list(sliders.values())), out])
