@@ -148,11 +148,14 @@ def show_conv_step(in_size: Any = 7, kernel_size: Any = 3, padding: Any = 0, str
     axes[1].set_title(f"output {taps.shape[0]}x{taps.shape[1]}", fontsize=10)
     im = axes[2].imshow(counts, cmap="viridis", vmin=0, vmax=max(int(counts.max()), 1))
     for (r, c), v in np.ndenumerate(counts):
-        axes[2].text(c, r, str(v), ha="center", va="center", fontsize=9, color="white" if v < 0.6 * counts.max() else "black")
+        axes[2].text(c, r, str(v), ha="center", va="center", fontsize=10, color="white" if v < 0.6 * counts.max() else "black")
     axes[2].set_title("uses of each input pixel", fontsize=10)
     axes[2].set_xticks([])
     axes[2].set_yticks([])
-    fig.colorbar(im, ax=axes[2], fraction=0.046, pad=0.04)
+    top = max(int(counts.max()), 1)
+    cb = fig.colorbar(im, ax=axes[2], fraction=0.046, pad=0.04, ticks=range(0, top + 1, max(1, top // 5)))
+    cb.ax.tick_params(labelsize=10)
+    cb.set_label("windows using the pixel", fontsize=10)
     fig.suptitle(f"kernel {k[0]}x{k[1]}, stride {s[0]}, dilation {d[0]}:  H_out = {output_size_text(n[0], k[0], p[0], s[0], d[0])}",
                  fontsize=11)
     fig.tight_layout()
