@@ -177,14 +177,14 @@ def test_residual_labels():
 
 
 def test_dense_block_labels_grow_by_k():
-    model = small_densenet()
-    k, c0, n = 12, 24, 4
-    trace = dict(dense_channels(c0, (n,) * 3, k))
+    model = small_densenet(**make.NB11_DENSE)
+    k, c0, n = 8, 16, 4
+    trace = dict(dense_channels(c0, (n,) * 2, k))
     found = texts("dense_block")
     expected = [f"{c0 + l * k} ch" for l in range(n + 1)]
     assert expected[-1] == f"{trace['block1']} ch" == f"{model.features.denseblock1.out_channels} ch"
     assert all(e in found for e in expected)
-    assert f"{trace['transition1']} ch" in found and "14x14" in found
+    assert f"{trace['transition1']} ch" in found and "14x14" in found and "7x7" in found
     assert found.count(f"3x3 conv, {k}") == n
     dense = [f for f in found if f.startswith("1x1 conv, ")]
     assert dense == [f"1x1 conv, {4 * k}"] * n + [f"1x1 conv, {trace['transition1']}"]  # bottlenecks, transition

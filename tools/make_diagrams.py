@@ -368,11 +368,15 @@ def residual_blocks(model: nn.Module | None = None, stage: str = "layer3", size:
 
 # ---- DenseNet ----------------------------------------------------------------------------------
 
+# notebook 11's section 5 trains this DenseNet (its `dense_kwargs`); the diagram draws the same one
+NB11_DENSE = dict(growth_rate=8, block_config=(4, 4), num_init_features=16, stem_stride=2)
+
+
 def dense_block(model: DenseNet | None = None, block: int = 1, size: int = 28) -> "D.Figure":
     """A dense block's channels growing by k per layer (each layer reads the concatenation of
     everything before it) and the transition after it, from ``model`` (default:
-    ``small_densenet()``, the model of notebook 11's section 5)."""
-    model = model if model is not None else small_densenet()
+    the small DenseNet of notebook 11's section 5, ``small_densenet(**NB11_DENSE)``)."""
+    model = model if model is not None else small_densenet(**NB11_DENSE)
     feats = model.features
     blk = feats.get_submodule(f"denseblock{block}")
     trans = feats.get_submodule(f"transition{block}")
