@@ -73,11 +73,11 @@ def check_video(video_shape: Any, video_bytes: Any) -> None:
         elif got[1:] == (c, h, w) and got[0] == VIDEO_MINUTES * 60:
             hint = "that is the number of seconds: multiply by the 24 frames per second"
         elif got[1:] == (c, h, w):
-            hint = "T = 2 minutes * 60 s/min * 24 frames/s"
+            hint = "T counts frames, not minutes or seconds: how many frames does each second hold?"
         elif got[1] == 1:
             hint = "a colour clip has 3 channels (R, G, B); the notes' movie was grayscale (1 channel)"
         else:
-            hint = "use the order (T, C, H, W) with T = 2*60*24"
+            hint = "write the axes in the order (T, C, H, W) and fill in each one from the description of the clip"
         raise CheckFailed(f"video_shape is {got}, which is not right: {hint}")
     if _not_answered(video_bytes):
         raise _stub("video_bytes")
@@ -89,7 +89,7 @@ def check_video(video_shape: Any, video_bytes: Any) -> None:
             n * 8: "that is float64 (8 bytes each): float32 takes 4 bytes",
             n * 32: "that is in bits: float32 is 32 bits = 4 bytes",
         }
-        hint = hints.get(got_b) or "bytes = T * C * H * W * 4 (float32 = 4 bytes)"
+        hint = hints.get(got_b) or "count the elements of the shape first, then the bytes one float32 takes"
         raise CheckFailed(f"video_bytes is {got_b:,}, which is not right: {hint}")
     passed("video_shape and video_bytes")
 
@@ -182,7 +182,7 @@ def check_param_counts(fc_params: Any, conv_params: Any, total_params: Any) -> N
             480 * 640: "a colour image has 3 values per pixel, and the output has a bias",
         }
         raise CheckFailed(f"fc_params is {fc:,}, which is not right: "
-                          + hints.get(fc, "one weight per input value (3 * 480 * 640) plus one bias"))
+                          + hints.get(fc, "count the input values of one image first (every channel of every pixel), then the bias"))
     conv = _int(conv_params, "conv_params")
     if conv != CONV_PARAMS:
         hints = {
@@ -192,7 +192,7 @@ def check_param_counts(fc_params: Any, conv_params: Any, total_params: Any) -> N
             3 * 8 * 4 * 4 + 3: "there is one bias per filter (per output channel): 8, not 3",
         }
         raise CheckFailed(f"conv_params is {conv:,}, which is not right: "
-                          + hints.get(conv, "filters * (in_channels * 4 * 4) + one bias per filter"))
+                          + hints.get(conv, "count one filter's weights first (it spans every input channel), then the biases"))
     total = _int(total_params, "total_params")
     if total != TOTAL_PARAMS:
         stride1 = 8 * (480 - 3) * (640 - 3)
@@ -268,7 +268,8 @@ def check_linear_backward(fn: Callable[..., Any], hidden: bool = False) -> None:
             elif np.allclose(dx, 0):
                 hint = "dx is all zeros: y depends on x through the weight"
             else:
-                hint = "dL/dx[n, i] = sum over o of dout[n, o] * weight[o, i]"
+                hint = ("write y[n, o] for one element and ask which y's each x[n, i] reaches; check your dx against "
+                        "autograd or a finite difference on a small example")
             raise CheckFailed(f"dx has wrong values ({desc}): {hint}")
         # dweight
         if dw.shape != ew.shape:
@@ -283,7 +284,8 @@ def check_linear_backward(fn: Callable[..., Any], hidden: bool = False) -> None:
             elif np.allclose(dw, ew / x.shape[0]):
                 hint = "divided by N: each image adds its own contribution, so sum over the batch, do not average"
             else:
-                hint = "dL/dweight[o, i] = sum over the batch of dout[n, o] * x[n, i]"
+                hint = ("ask which elements of y one weight[o, i] touches, then add their contributions; compare "
+                        "with autograd on a small example")
             raise CheckFailed(f"dweight has wrong values ({desc}): {hint}")
         # dbias
         if db.shape != eb.shape:
