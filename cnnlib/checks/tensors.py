@@ -161,12 +161,14 @@ def check_linear_forward(fn: Callable[..., Any], hidden: bool = False) -> None:
 # --------------------------------------------------------------------------- exercise 3
 # A 640x480 colour image (3, 480, 640):
 #   (a) flattened into nn.Linear(3*480*640, 1)
-#   (b) nn.Conv2d(3, 8, kernel_size=4, stride=4)
+#   (b) nn.Conv2d(3, 8, kernel_size=5, stride=3)   (the windows do not tile the image: floor)
 #   (c) (b), then nn.Flatten(), then nn.Linear(..., 1)
-FC_PARAMS = 3 * 480 * 640 + 1                       # 921,601
-CONV_PARAMS = 3 * 8 * 4 * 4 + 8                     # 392
-CONV_FEATURES = 8 * (480 // 4) * (640 // 4)         # 153,600
-TOTAL_PARAMS = CONV_PARAMS + CONV_FEATURES + 1      # 153,993
+_K, _S = 5, 3
+FC_PARAMS = 3 * 480 * 640 + 1                                          # 921,601
+CONV_PARAMS = 3 * 8 * _K * _K + 8                                      # 608
+_OUT_HW = ((480 - _K) // _S + 1, (640 - _K) // _S + 1)                 # (159, 212)
+CONV_FEATURES = 8 * _OUT_HW[0] * _OUT_HW[1]                            # 269,664
+TOTAL_PARAMS = CONV_PARAMS + CONV_FEATURES + 1                         # 270,273
 
 
 def check_param_counts(fc_params: Any, conv_params: Any, total_params: Any) -> None:
@@ -187,27 +189,30 @@ def check_param_counts(fc_params: Any, conv_params: Any, total_params: Any) -> N
     if conv != CONV_PARAMS:
         hints = {
             CONV_PARAMS - 8: "add one bias per filter (8)",
-            8 * 4 * 4 + 8: "each filter has as many channels as its input: 3 x 4 x 4 weights per filter",
-            8 * 4 * 4: "each filter has 3 x 4 x 4 weights (one 4x4 slice per input channel), plus one bias",
-            3 * 8 * 4 * 4 + 3: "there is one bias per filter (per output channel): 8, not 3",
+            8 * _K * _K + 8: "each filter has as many channels as its input, not one",
+            8 * _K * _K: "each filter has one slice per input channel, and each filter has a bias",
+            3 * 8 * _K * _K + 3: "there is one bias per filter (per output channel), not per input channel",
         }
         raise CheckFailed(f"conv_params is {conv:,}, which is not right: "
                           + hints.get(conv, "count one filter's weights first (it spans every input channel), then the biases"))
     total = _int(total_params, "total_params")
     if total != TOTAL_PARAMS:
-        stride1 = 8 * (480 - 3) * (640 - 3)
+        stride1 = 8 * (480 - _K + 1) * (640 - _K + 1)
+        divided = 8 * (480 // _S) * (640 // _S)                    # input / stride, or rounding up
         hints = {
             CONV_FEATURES + 1: "add the convolution's own parameters (conv_params)",
             CONV_FEATURES + CONV_PARAMS: "the Linear layer has a bias too",
             CONV_FEATURES + CONV_PARAMS - 8: "count the convolution's biases and the Linear bias",
-            stride1 + 1 + CONV_PARAMS: ("stride 4 moves the filter 4 pixels at a time: the output map is "
+            stride1 + 1 + CONV_PARAMS: ("the stride moves the filter several pixels at a time: the output map is "
                                          "much smaller than with stride 1"),
-            (480 // 4) * (640 // 4) + 1 + CONV_PARAMS: ("the flattened output has one value per channel "
-                                                        "and position: count all 8 channels"),
+            CONV_FEATURES // 8 + 1 + CONV_PARAMS: ("the flattened output has one value per channel "
+                                                   "and position: count all 8 channels"),
+            divided + 1 + CONV_PARAMS: ("the filter must fit inside the image at every position: count only "
+                                        "the positions where the whole 5x5 window fits, and round down"),
         }
         raise CheckFailed(f"total_params is {total:,}, which is not right: "
-                          + hints.get(total, "conv_params plus the Linear layer's parameters: one weight per value of "
-                                             "the flattened conv output and one bias"))
+                          + hints.get(total, "trace the convolution's output shape first, then count what the "
+                                             "Linear layer reads and adds"))
     passed("fc_params, conv_params and total_params")
 
 
