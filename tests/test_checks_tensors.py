@@ -22,7 +22,7 @@ from cnnlib.checks.tensors import (
 )
 from cnnlib.shapes import count_params
 
-RIGHT_SHAPE = (2 * 60 * 24, 3, 480, 640)
+RIGHT_SHAPE = (8, 3, 10 * 24, 480, 640)
 
 
 def test_constants_match_pytorch():
@@ -46,21 +46,23 @@ def test_video_right_answers_pass(capsys):
 @pytest.mark.parametrize("shape, nbytes, hint", [
     (..., ..., "video_shape is not implemented"),
     (RIGHT_SHAPE, ..., "video_bytes is not implemented"),
-    ((2880, 3, 640, 480), VIDEO_BYTES, "width x height"),
-    ((2880, 480, 640, 3), VIDEO_BYTES, "channels-last"),
-    ((48, 3, 480, 640), VIDEO_BYTES, "minutes \\* 60 seconds"),
-    ((120, 3, 480, 640), VIDEO_BYTES, "number of seconds"),
-    ((100, 3, 480, 640), VIDEO_BYTES, "how many frames does each second hold"),
-    ((2880, 1, 480, 640), VIDEO_BYTES, "3 channels"),
-    ((3, 480, 640), VIDEO_BYTES, "four axes"),
-    ((2880, 2, 48, 64), VIDEO_BYTES, "order \\(T, C, H, W\\)"),
+    ((8, 3, 240, 640, 480), VIDEO_BYTES, "width x height"),
+    ((8, 240, 3, 480, 640), VIDEO_BYTES, "channels before time"),
+    ((8, 240, 480, 640, 3), VIDEO_BYTES, "channels-last"),
+    ((8, 3, 10, 480, 640), VIDEO_BYTES, "number of seconds"),
+    ((8, 3, 100, 480, 640), VIDEO_BYTES, "how many frames does each second hold"),
+    ((1, 3, 240, 480, 640), VIDEO_BYTES, "N counts the clips"),
+    ((8, 1, 240, 480, 640), VIDEO_BYTES, "3 channels"),
+    ((240, 3, 480, 640), VIDEO_BYTES, "one clip's"),
+    ((3, 480, 640), VIDEO_BYTES, "five axes"),
+    ((8, 2, 7, 48, 64), VIDEO_BYTES, "order \\(N, C, T, H, W\\)"),
     (("T", "C", "H", "W"), VIDEO_BYTES, "tuple of sizes"),
     (RIGHT_SHAPE, VIDEO_BYTES // 4, "number of elements"),
     (RIGHT_SHAPE, VIDEO_BYTES * 2, "float64"),
     (RIGHT_SHAPE, VIDEO_BYTES * 8, "bits"),
     (RIGHT_SHAPE, 12345, "count the elements of the shape first"),
     (RIGHT_SHAPE, VIDEO_BYTES + 0.5, "whole number"),
-    (RIGHT_SHAPE, "10 GB", "whole number"),
+    (RIGHT_SHAPE, "3.5 GB", "whole number"),
 ])
 def test_video_wrong_answers(shape, nbytes, hint):
     with pytest.raises(CheckFailed, match=hint):
@@ -188,19 +190,21 @@ def test_linear_backward_square_transposes():
 
 # (check, args, kwargs, strings of the right value that must not appear in the feedback)
 LEAK_CASES = [
-    (check_video, ((2880, 3, 640, 480), VIDEO_BYTES), {}, ["(2880, 3, 480, 640)", "480, 640"]),
-    (check_video, ((120, 3, 480, 640), VIDEO_BYTES), {}, ["2880", "(2880, 3, 480, 640)"]),
-    (check_video, (RIGHT_SHAPE, VIDEO_BYTES // 4), {}, ["10,616,832,000", "10616832000"]),
-    (check_video, (RIGHT_SHAPE, VIDEO_BYTES * 2), {}, ["10,616,832,000", "10616832000"]),
+    (check_video, ((8, 3, 240, 640, 480), VIDEO_BYTES), {}, ["(8, 3, 240, 480, 640)", "480, 640"]),
+    (check_video, ((8, 3, 10, 480, 640), VIDEO_BYTES), {}, ["240", "(8, 3, 240, 480, 640)"]),
+    (check_video, ((8, 240, 3, 480, 640), VIDEO_BYTES), {}, ["(8, 3, 240, 480, 640)"]),
+    (check_video, (RIGHT_SHAPE, VIDEO_BYTES // 4), {}, ["7,077,888,000", "7077888000"]),
+    (check_video, (RIGHT_SHAPE, VIDEO_BYTES * 2), {}, ["7,077,888,000", "7077888000"]),
+    (check_video, (RIGHT_SHAPE, VIDEO_BYTES // 4 // 4 * 4), {}, ["7,077,888,000", "7077888000"]),
     (check_param_counts, (FC_PARAMS - 1, CONV_PARAMS, TOTAL_PARAMS), {}, ["921,601", "921601"]),
     (check_param_counts, (FC_PARAMS, CONV_PARAMS - 8, TOTAL_PARAMS), {}, ["608"]),
     (check_param_counts, (FC_PARAMS, CONV_PARAMS, CONV_FEATURES + 1), {}, ["270,273", "270273", "269,664", "159 x 212"]),
     (check_param_counts, (FC_PARAMS, CONV_PARAMS, 12345), {}, ["270,273", "270273", "8 * 159 * 212", "159"]),
     # junk values reach the fallback hints: they must not hand over the recipe
-    (check_video, ((5, 3, 480, 640), VIDEO_BYTES), {}, ["2880", "2 minutes * 60", "24 frames/s", "2*60*24"]),
-    (check_video, ((123,), VIDEO_BYTES), {}, ["2880", "(2880, 3, 480, 640)"]),
-    (check_video, (RIGHT_SHAPE, 123), {}, ["10616832000", "T * C * H * W * 4"]),
-    (check_video, (RIGHT_SHAPE, 5), {}, ["10616832000", "T * C * H * W * 4"]),
+    (check_video, ((8, 3, 5, 480, 640), VIDEO_BYTES), {}, ["240", "10 * 24", "24 frames/s", "10*24"]),
+    (check_video, ((123,), VIDEO_BYTES), {}, ["240", "(8, 3, 240, 480, 640)"]),
+    (check_video, (RIGHT_SHAPE, 123), {}, ["7077888000", "T * H * W * 4", "* 4"]),
+    (check_video, (RIGHT_SHAPE, 5), {}, ["7077888000", "T * H * W * 4", "* 4"]),
     (check_param_counts, (5, CONV_PARAMS, TOTAL_PARAMS), {}, ["921601", "3 * 480 * 640", "plus one bias"]),
     (check_param_counts, (123, CONV_PARAMS, TOTAL_PARAMS), {}, ["921601", "3 * 480 * 640"]),
     (check_param_counts, (FC_PARAMS, 5, TOTAL_PARAMS), {}, ["608", "in_channels * 5 * 5", "filters *"]),
@@ -217,7 +221,7 @@ LEAK_CASES = [
 ]
 
 EXERCISE_ANSWERS = {"01_tensors_and_linear.ipynb": {
-    "ex1-answer": ["2880", "10616832000"],
+    "ex1-answer": ["7077888000"],
     "ex3-answer": ["921601", "608", "270273"],
 }}
 

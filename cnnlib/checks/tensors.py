@@ -1,7 +1,7 @@
 """Checks for the exercises of notebook 01 (data as tensors, linear layers, parameter counts).
 
 Each check compares the answer with the value computed by PyTorch and, when it is
-wrong, with the typical mistakes (width and height swapped, minutes not turned into
+wrong, with the typical mistakes (width and height swapped, seconds not turned into
 frames, a weight used without the transpose ``nn.Linear`` applies, a bias forgotten,
 a filter counted with one channel, ...) to say which one it looks like.
 """
@@ -44,50 +44,56 @@ def _shape(value: Any, what: str) -> tuple:
     try:
         return tuple(int(v) if float(v).is_integer() else v for v in value)
     except (TypeError, ValueError):
-        raise CheckFailed(f"{what} should be a tuple of sizes such as (T, C, H, W), got {value!r}") from None
+        raise CheckFailed(f"{what} should be a tuple of sizes such as (N, C, T, H, W), got {value!r}") from None
 
 
 # --------------------------------------------------------------------------- exercise 1
-# A 2-minute colour clip at 24 frames per second, 640x480 (width x height), as float32.
-VIDEO_MINUTES, VIDEO_FPS, VIDEO_WIDTH, VIDEO_HEIGHT = 2, 24, 640, 480
-VIDEO_SHAPE = (VIDEO_MINUTES * 60 * VIDEO_FPS, 3, VIDEO_HEIGHT, VIDEO_WIDTH)   # (2880, 3, 480, 640)
-VIDEO_BYTES = math.prod(VIDEO_SHAPE) * 4                                         # 10,616,832,000
+# A batch of 8 colour clips, 10 seconds each at 24 frames per second, 640x480 (width x height),
+# as one float32 tensor in nn.Conv3d's layout (N, C, T, H, W).
+VIDEO_CLIPS, VIDEO_SECONDS, VIDEO_FPS, VIDEO_WIDTH, VIDEO_HEIGHT = 8, 10, 24, 640, 480
+VIDEO_SHAPE = (VIDEO_CLIPS, 3, VIDEO_SECONDS * VIDEO_FPS, VIDEO_HEIGHT, VIDEO_WIDTH)   # (8, 3, 240, 480, 640)
+VIDEO_BYTES = math.prod(VIDEO_SHAPE) * 4                                                 # 7,077,888,000
 
 
 def check_video(video_shape: Any, video_bytes: Any) -> None:
-    """The (T, C, H, W) shape of the clip above and its size in bytes as float32."""
+    """The (N, C, T, H, W) shape of the batch of clips above and its size in bytes as float32."""
     if _not_answered(video_shape):
         raise _stub("video_shape")
     got = _shape(video_shape, "video_shape")
-    t, c, h, w = VIDEO_SHAPE
+    n, c, t, h, w = VIDEO_SHAPE
     if got != VIDEO_SHAPE:
-        if len(got) != 4:
-            hint = "a video has four axes (T, C, H, W): frames, channels, height, width"
-        elif got == (t, c, w, h):
+        if len(got) == 4:
+            hint = "that is one clip's (T, C, H, W): nn.Conv3d reads a batch of clips, five axes (N, C, T, H, W)"
+        elif len(got) != 5:
+            hint = "a batch of clips for nn.Conv3d has five axes (N, C, T, H, W)"
+        elif got == (n, c, t, w, h):
             hint = ("640x480 is written width x height (like 1920x1080): H = 480 rows, W = 640 columns, "
                     "and PyTorch puts H before W")
-        elif got == (t, h, w, c):
-            hint = "that is channels-last (T, H, W, C); PyTorch's video layout is (T, C, H, W)"
-        elif got[1:] == (c, h, w) and got[0] == VIDEO_MINUTES * VIDEO_FPS:
-            hint = "T counts frames: minutes * 60 seconds * frames per second"
-        elif got[1:] == (c, h, w) and got[0] == VIDEO_MINUTES * 60:
-            hint = "that is the number of seconds: multiply by the 24 frames per second"
-        elif got[1:] == (c, h, w):
-            hint = "T counts frames, not minutes or seconds: how many frames does each second hold?"
+        elif got == (n, t, c, h, w):
+            hint = "that is (N, T, C, H, W), a batch of (T, C, H, W) clips: nn.Conv3d wants the channels before time"
+        elif got == (n, t, h, w, c):
+            hint = "that is channels-last; nn.Conv3d's layout is (N, C, T, H, W)"
+        elif got[:2] == (n, c) and got[3:] == (h, w) and got[2] == VIDEO_SECONDS:
+            hint = "that is the number of seconds: T counts frames"
+        elif got[:2] == (n, c) and got[3:] == (h, w):
+            hint = "T counts frames, not seconds: how many frames does each second hold?"
+        elif got[1:] == (c, t, h, w):
+            hint = "N counts the clips in the batch"
         elif got[1] == 1:
             hint = "a colour clip has 3 channels (R, G, B); the notes' movie was grayscale (1 channel)"
         else:
-            hint = "write the axes in the order (T, C, H, W) and fill in each one from the description of the clip"
+            hint = "write the axes in the order (N, C, T, H, W) and fill in each one from the description of the clips"
         raise CheckFailed(f"video_shape is {got}, which is not right: {hint}")
     if _not_answered(video_bytes):
         raise _stub("video_bytes")
     got_b = _int(video_bytes, "video_bytes")
     if got_b != VIDEO_BYTES:
-        n = math.prod(VIDEO_SHAPE)
+        elements = math.prod(VIDEO_SHAPE)
         hints = {
-            n: "that is the number of elements: each float32 takes 4 bytes",
-            n * 8: "that is float64 (8 bytes each): float32 takes 4 bytes",
-            n * 32: "that is in bits: float32 is 32 bits = 4 bytes",
+            elements: "that is the number of elements: each float32 takes 4 bytes",
+            elements * 8: "that is float64 (8 bytes each): float32 takes 4 bytes",
+            elements * 32: "that is in bits: float32 is 32 bits = 4 bytes",
+            VIDEO_BYTES // VIDEO_CLIPS: "that is one clip: the tensor holds the whole batch",
         }
         hint = hints.get(got_b) or "count the elements of the shape first, then the bytes one float32 takes"
         raise CheckFailed(f"video_bytes is {got_b:,}, which is not right: {hint}")
