@@ -126,7 +126,8 @@ def gradient_norms(
     """L2 norm of the gradient of each chosen layer after one forward and backward pass.
 
     x: (N, ...) inputs, y: targets for ``loss_fn``. ``of="weight"``: ||dL/dW|| of each
-    layer's weight (what the optimizer uses); ``of="output"``: ||dL/d(output)|| of each
+    layer's weight (what the optimizer uses; computed in float64, so that tiny gradients do
+    not underflow to 0 when squared); ``of="output"``: ||dL/d(output)|| of each
     layer, recorded with full backward hooks (the signal that flows back through the
     network). Returns ``{layer name: norm}`` in the order of ``model.named_modules()``
     (input side first). The model's existing ``.grad`` values are restored afterwards.
@@ -147,7 +148,7 @@ def gradient_norms(
     if of == "output":
         def make(name: str) -> Callable:
             def hook(module: nn.Module, grad_input: tuple, grad_output: tuple) -> None:
-                out_norms[name] = grad_output[0].detach().float().norm().item()
+                out_norms[name] = grad_output[0].detach().double().norm().item()
             return hook
         handles = [m.register_full_backward_hook(make(name)) for name, m in layers]
     try:
@@ -158,7 +159,7 @@ def gradient_norms(
             warnings.filterwarnings("ignore", message="Full backward hook is firing")
             loss_fn(model(x), y).backward()
         if of == "weight":
-            return {name: (m.weight.grad.float().norm().item() if m.weight.grad is not None else 0.0)
+            return {name: (m.weight.grad.double().norm().item() if m.weight.grad is not None else 0.0)
                     for name, m in layers}
         return {name: out_norms.get(name, 0.0) for name, _ in layers}
     finally:

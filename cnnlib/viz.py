@@ -78,7 +78,7 @@ def show_images(
 # ----------------------------------------------------------------- signed maps, colour scales
 
 SIGNED_CMAP = "bwr"          # blue negative, white zero, red positive
-_CB_WIDTH_IN = 0.75          # inches kept free at the right of a grid for its colorbar
+_CB_WIDTH_IN = 0.95          # inches kept free at the right of a grid for its colorbar
 
 
 def _cell_text(v: float) -> str:
@@ -118,9 +118,9 @@ def _grid_colorbar(fig: plt.Figure, image_axes: list, mappable, label: str | Non
     cax = image_axes[0].inset_axes([x1 + 0.08 / w_in, y0, 0.12 / w_in, y1 - y0], transform=fig.transFigure)
     cax.set_label("colorbar")            # findable: [a for a in ax.child_axes if a.get_label() == "colorbar"]
     cb = fig.colorbar(mappable, cax=cax)
-    cb.ax.tick_params(labelsize=7)
+    cb.ax.tick_params(labelsize=10)
     if label:
-        cb.set_label(label, fontsize=8)
+        cb.set_label(label, fontsize=10)
     return cax
 
 
@@ -239,6 +239,7 @@ def show_feature_maps(
     vlim: Sequence[float] | None = None,
     shared: bool = True,
     colorbar: bool = True,
+    colorbar_label: str | None = None,
 ) -> plt.Figure:
     """The channels of one feature map, side by side.
 
@@ -249,7 +250,7 @@ def show_feature_maps(
     sets the range, e.g. the pre-ReLU map's, so that a feature map and its activation map
     compare (a negative ``low`` picks the diverging colormap). ``shared=False`` scales each
     map on its own (no colorbar). ``cmap`` overrides the colormap; ``titles`` the
-    default "ch i" panel titles.
+    default "ch i" panel titles; ``colorbar_label`` names what the colorbar measures.
     """
     m = _np(maps)
     if m.ndim == 4 and m.shape[0] == 1:
@@ -262,6 +263,8 @@ def show_feature_maps(
     shared, colorbar = _validate.flag("shared", shared), _validate.flag("colorbar", colorbar)
     if cmap is not None and not isinstance(cmap, str):
         raise TypeError(f"cmap must be a colormap name (str) or None, got {cmap!r}")
+    if colorbar_label is not None and not isinstance(colorbar_label, str):
+        raise TypeError(f"colorbar_label must be a str or None, got {colorbar_label!r}")
     lim = _check_vlim(vlim)
     m = m.astype(np.float64)
     signed = lim[0] < 0 if lim is not None else bool((m < 0).any())
@@ -295,7 +298,7 @@ def show_feature_maps(
         fig.suptitle(title)
     _layout(fig, colorbar)
     if colorbar:
-        _grid_colorbar(fig, shown, im)
+        _grid_colorbar(fig, shown, im, colorbar_label)
     return fig
 
 

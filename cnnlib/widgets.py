@@ -13,6 +13,8 @@ and tested against ``F.unfold``; the drawings build on it:
 """
 from __future__ import annotations
 
+import textwrap
+
 from typing import Any
 
 import matplotlib.pyplot as plt
@@ -146,11 +148,14 @@ def show_conv_step(in_size: Any = 7, kernel_size: Any = 3, padding: Any = 0, str
     axes[1].set_title(f"output {taps.shape[0]}x{taps.shape[1]}", fontsize=10)
     im = axes[2].imshow(counts, cmap="viridis", vmin=0, vmax=max(int(counts.max()), 1))
     for (r, c), v in np.ndenumerate(counts):
-        axes[2].text(c, r, str(v), ha="center", va="center", fontsize=9, color="white" if v < 0.6 * counts.max() else "black")
+        axes[2].text(c, r, str(v), ha="center", va="center", fontsize=10, color="white" if v < 0.6 * counts.max() else "black")
     axes[2].set_title("uses of each input pixel", fontsize=10)
     axes[2].set_xticks([])
     axes[2].set_yticks([])
-    fig.colorbar(im, ax=axes[2], fraction=0.046, pad=0.04)
+    top = max(int(counts.max()), 1)
+    cb = fig.colorbar(im, ax=axes[2], fraction=0.046, pad=0.04, ticks=range(0, top + 1, max(1, top // 5)))
+    cb.ax.tick_params(labelsize=10)
+    cb.set_label("windows using the pixel", fontsize=10)
     fig.suptitle(f"kernel {k[0]}x{k[1]}, stride {s[0]}, dilation {d[0]}:  H_out = {output_size_text(n[0], k[0], p[0], s[0], d[0])}",
                  fontsize=11)
     fig.tight_layout()
@@ -176,19 +181,26 @@ def show_conv_frames(in_size: Any = 5, kernel_size: Any = 3, padding: Any = 0, s
     counts = usage_counts(n, k, p, s, d)
     positions = _positions(taps.shape[:2], frames)
     cols = len(positions) + 1
-    fig, axes = plt.subplots(2, cols, figsize=(size * cols, 1.65 * size + 0.6), squeeze=False,
-                             gridspec_kw={"height_ratios": [1, 0.65]})
+    fig, axes = plt.subplots(2, cols, figsize=(size * (cols + 0.4), 1.9 * size + 1.1), squeeze=False,
+                             gridspec_kw={"height_ratios": [1.25, 0.65], "width_ratios": [1] * (cols - 1) + [1.4]})
     for c, pos in enumerate(positions):
         _draw_input(axes[0, c], n, p, taps[pos])
         last = c == len(positions) - 1 and len(positions) < taps.shape[0] * taps.shape[1]
         axes[0, c].set_title(f"output {pos}" + (" (last)" if last else ""), fontsize=10)
         _draw_grid(axes[1, c], taps.shape[:2], pos, done=pos[0] * taps.shape[1] + pos[1])
-    axes[0, 0].set_ylabel("input (padding grey)", fontsize=9)
-    axes[1, 0].set_ylabel(f"output {taps.shape[0]}x{taps.shape[1]}", fontsize=9)
+    axes[0, 0].set_ylabel("input (padding grey)" if max(p) else "input", fontsize=10)
+    axes[1, 0].set_ylabel(f"output {taps.shape[0]}x{taps.shape[1]}", fontsize=10)
     ax = axes[0, -1]
-    ax.imshow(counts, cmap="viridis", vmin=0, vmax=max(int(counts.max()), 1))
-    for (r, c), v in np.ndenumerate(counts):
-        ax.text(c, r, str(v), ha="center", va="center", fontsize=8, color="white" if v < 0.6 * counts.max() else "black")
+    top = max(int(counts.max()), 1)
+    im = ax.imshow(counts, cmap="viridis", vmin=0, vmax=top)
+    cell_pt = size * 72 / max(counts.shape)            # points per cell of the usage map
+    if cell_pt >= 12:
+        for (r, c), v in np.ndenumerate(counts):
+            ax.text(c, r, str(v), ha="center", va="center", fontsize=10,
+                    color="white" if v < 0.6 * counts.max() else "black")
+    cb = fig.colorbar(im, ax=ax, fraction=0.08, pad=0.03, ticks=range(0, top + 1, max(1, top // 5)))
+    cb.ax.tick_params(labelsize=10)
+    cb.set_label("windows using the pixel", fontsize=10)
     ax.set_title("uses per pixel", fontsize=10)
     ax.set_xticks([])
     ax.set_yticks([])
@@ -196,7 +208,13 @@ def show_conv_frames(in_size: Any = 5, kernel_size: Any = 3, padding: Any = 0, s
     axes[1, -1].text(0.5, 0.5, f"H_out =\n{output_size_text(n[0], k[0], p[0], s[0], d[0]).replace(' = ', chr(10) + '= ', 1)}",
                      ha="center", va="center", fontsize=10, transform=axes[1, -1].transAxes)
     fig.suptitle(f"{n[0]}x{n[1]} input, kernel {k[0]}x{k[1]}, padding {p[0]}, stride {s[0]}, dilation {d[0]}", fontsize=11)
-    fig.tight_layout()
+    skipped = len(positions) < taps.shape[0] * taps.shape[1]
+    legend = ("red: the window's taps" + (", grey: padding" if max(p) else "")
+              + "; output: dark blue = this frame's cell, light blue = cells computed before"
+              + ("; the last frame jumps to the final position" if skipped else ""))
+    lines = textwrap.wrap(legend, width=max(40, int(fig.get_figwidth() * 72 / 5.8)))   # ~5.8 pt per 10-pt char
+    fig.text(0.5, 0.01, "\n".join(lines), ha="center", va="bottom", fontsize=10)
+    fig.tight_layout(rect=(0, (0.2 * len(lines) + 0.1) / fig.get_figheight(), 1, 1))
     return fig
 
 

@@ -19,31 +19,33 @@ from cnnlib.checks.modern_cnns import (
 from cnnlib.models.googlenet import Inception, conv_unit
 
 NOT_DONE = "not implemented yet"
-CONV5 = 3 * 3 * (384 // 4) * 256 + 256          # groups=4 conv5 with biases
+CONV5 = 5 * 5 * (384 // 8) * 384 + 384          # 5x5, 384 -> 384, groups=8, with biases (exercise 06.1)
 FC6_288 = 9 * 9 * 512 * 4096 + 4096             # VGG-16 fc6 for 288x288 without adaptive pooling
 
 
 # ---------------------------------------------------------------- exercise 06.1: grouped conv params
 def test_grouped_conv_params(capsys):
-    assert CONV5 == sum(p.numel() for p in nn.Conv2d(384, 256, 3, padding=1, groups=4).parameters())
+    assert CONV5 == sum(p.numel() for p in nn.Conv2d(384, 384, 5, padding=2, groups=8).parameters())
     check_grouped_conv_params(CONV5)
     check_grouped_conv_params(float(CONV5))
     check_grouped_conv_params(torch.tensor(CONV5))
-    assert "conv5_params: all checks passed" in capsys.readouterr().out
+    assert "conv_params: all checks passed" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("answer,hint", [
     (..., NOT_DONE),
     (None, NOT_DONE),
-    (3 * 3 * 384 * 256 + 256, "full convolution"),
-    (3 * 3 * 384 * 256, "full convolution without biases"),
-    (3 * 3 * 192 * 256 + 256, "groups=2"),
-    (3 * 3 * 96 * 256, "add the biases"),
-    (3 * 3 * 96 * 256 + 64, "its own bias"),
-    (3 * 3 * 96 * 64 + 64, "one GPU's share"),
-    (3 * 3 * 96 * 64 + 256, "four groups"),
-    (12345, r"C_in / groups"),
-    ("221440", "whole number"),
+    (5 * 5 * 384 * 384 + 384, "full convolution"),
+    (5 * 5 * 384 * 384, "full convolution without biases"),
+    (5 * 5 * 192 * 384 + 384, "groups=2"),
+    (5 * 5 * 96 * 384 + 384, "groups=4"),
+    (5 * 5 * 48 * 384, "add the biases"),
+    (5 * 5 * 48 * 384 + 48, "its own bias"),
+    (5 * 5 * 48 * 48 + 48, "one GPU's share"),
+    (5 * 5 * 48 * 48 + 384, "eight groups"),
+    (3 * 3 * 48 * 384 + 384, "5x5 here"),
+    (12345, "not a typical slip"),
+    ("461184", "whole number"),
 ])
 def test_grouped_conv_params_wrong(answer, hint, capsys):
     with pytest.raises(CheckFailed, match=hint) as err:
@@ -192,12 +194,12 @@ def _pool_first(b):
     (_no_pool, "pooling also widens"),
     (_pool_first, "after\\* the pooling"),
     (lambda b: vgg_rf_right(b) - 1, "off by one"),
-    (lambda b: 0, "start from rf = 1"),
+    (lambda b: 0, "not a typical slip"),
 ])
 def test_vgg_rf_wrong(fn, hint, capsys):
     with pytest.raises(CheckFailed, match=hint) as err:
         check_vgg_rf(fn, hidden=True)
-    assert "14" not in str(err.value).split("returned")[-1]   # vgg_rf([1, 2]) is 14
+    assert "18" not in str(err.value).split("returned")[-1]   # vgg_rf([1, 3]), the first case, is 18
 
 
 def test_vgg_rf_refuses_cnnlib_shapes():
@@ -225,12 +227,12 @@ def test_vgg16_fc6_params(capsys):
     (9 * 9 * 512 * 4096, "add one bias"),
     (7 * 7 * 512 * 4096 + 4096, "224x224"),
     (7 * 7 * 512 * 4096, "224x224 without biases"),
-    (18 * 18 * 512 * 4096 + 4096, "five poolings"),
-    (9 * 512 * 4096 + 4096, "square"),
+    (18 * 18 * 512 * 4096 + 4096, "count VGG-16's poolings"),
+    (9 * 512 * 4096 + 4096, "a height and a width"),
     (512 * 4096 + 4096, "not 512"),
     (4096 * 4096 + 4096, "that is fc7"),
     (288 * 288 * 3 * 4096 + 4096, "not the image"),
-    (1, "flattened last feature map"),
+    (1, "not a typical slip"),
 ])
 def test_vgg16_fc6_params_wrong(answer, hint):
     with pytest.raises(CheckFailed, match=hint) as err:
@@ -336,9 +338,9 @@ def test_inception_block_wrong(cls, hint):
         check_inception_block(cls)
 
 
-# ---------------------------------------------------------------- exercise 08.2: savings of 3b
-WITH = 256 * 128 + 256 * 128 + 9 * 128 * 192 + 256 * 32 + 25 * 32 * 96 + 256 * 64
-WITHOUT = 256 * 128 + 9 * 256 * 192 + 25 * 256 * 96
+# ---------------------------------------------------------------- exercise 08.2: 4b's branches on 480 channels
+WITH = 480 * 160 + 480 * 112 + 9 * 112 * 224 + 480 * 24 + 25 * 24 * 64 + 480 * 64
+WITHOUT = 480 * 160 + 9 * 480 * 224 + 25 * 480 * 64
 
 
 def test_inception_savings(capsys):
@@ -347,8 +349,9 @@ def test_inception_savings(capsys):
     def weights(m):
         return sum(c.weight.numel() for c in m.modules() if isinstance(c, nn.Conv2d))
 
-    assert INCEPTION_CONFIGS["3b"] == (256, 128, (128, 192), (32, 96), 64)
-    assert (WITH, WITHOUT) == (weights(Inception(*INCEPTION_CONFIGS["3b"])), weights(NaiveInception(256, 128, 192, 96)))
+    _, c1, c3, c5, proj = INCEPTION_CONFIGS["4b"]
+    assert (c1, c3, c5, proj) == (160, (112, 224), (24, 64), 64)
+    assert (WITH, WITHOUT) == (weights(Inception(480, c1, c3, c5, proj)), weights(NaiveInception(480, 160, 224, 64)))
     check_inception_savings((WITH, WITHOUT))
     check_inception_savings([float(WITH), WITHOUT])
     assert "savings: all checks passed" in capsys.readouterr().out
@@ -357,11 +360,12 @@ def test_inception_savings(capsys):
 @pytest.mark.parametrize("answer,hint", [
     (..., NOT_DONE),
     ((WITHOUT, WITH), "the order is"),
-    ((WITH + 640, WITHOUT + 416), "no biases"),
-    ((WITH, WITHOUT + 256 * 64), "no 1x1 projection after the pooling"),
-    ((163_328, 387_072), "block 3a's numbers"),
-    ((WITH - 256 * 64, WITHOUT), "part of the block"),
-    ((1, 2), "k \\* k \\* C_in \\* C_out"),
+    ((WITH + 648, WITHOUT + 448), "no biases"),
+    ((WITH, WITHOUT + 480 * 64), "no 1x1 projection after the pooling"),
+    ((388_096, 1_089_536), "block 3b's numbers"),
+    ((WITH + 32 * 360, WITHOUT + 32 * 3776), "own 512 input channels"),
+    ((WITH - 480 * 64, WITHOUT), "part of the block"),
+    ((1, 2), "not a typical slip"),
     (WITH, "should be a pair"),
 ])
 def test_inception_savings_wrong(answer, hint):
@@ -383,31 +387,53 @@ class MissingBranch(Right):
         return torch.cat([self.b1(x), self.b2(x), self.b4(x)], dim=1)
 
 
+class NoReductionReLU(Right):
+    """The reductions without their ReLUs: every output is still >= 0 and the parameter count is right."""
+    def __init__(self, in_channels, c1, c3, c5, pool_proj):
+        super().__init__(in_channels, c1, c3, c5, pool_proj)
+        self.b2 = nn.Sequential(nn.Conv2d(in_channels, c3[0], 1), conv_unit(c3[0], c3[1], 3, padding=1))
+        self.b3 = nn.Sequential(nn.Conv2d(in_channels, c5[0], 1), conv_unit(c5[0], c5[1], 5, padding=2))
+
+
+def test_inception_block_without_relus_after_the_reductions():
+    with pytest.raises(CheckFailed, match="1x1 reductions"):
+        check_inception_block(NoReductionReLU)
+
+
 def test_inception_block_missing_branch():
     with pytest.raises(CheckFailed, match="concatenate the four branch outputs"):
         check_inception_block(MissingBranch)
 
 
 # ---------------------------------------------------------------- no answer leaks (tests/test_checks_no_leak.py)
+# the procedure itself must not be handed over either
+GROUPED_PROCEDURE = ["kH * kW", "C_in / groups) * C_out", "plus one bias per filter"]
+RF_PROCEDURE = ["start from rf = 1, jump = 1", "adds 2 * jump", "then doubles jump"]
+FC6_PROCEDURE = ["288 / 2**5", "side * side * 512", "inputs * outputs + outputs", "five poolings"]
 LEAK_CASES = [
-    (check_grouped_conv_params, (3 * 3 * 384 * 256 + 256,), {}, [str(CONV5)]),
-    (check_grouped_conv_params, (3 * 3 * 96 * 256,), {}, [str(CONV5)]),
-    (check_grouped_conv_params, (3 * 3 * 192 * 256 + 256,), {}, [str(CONV5)]),
-    (check_grouped_conv_params, (1000,), {}, [str(CONV5)]),
+    (check_grouped_conv_params, (5 * 5 * 384 * 384 + 384,), {}, [str(CONV5)] + GROUPED_PROCEDURE),
+    (check_grouped_conv_params, (5 * 5 * 48 * 384,), {}, [str(CONV5)] + GROUPED_PROCEDURE),
+    (check_grouped_conv_params, (5 * 5 * 192 * 384 + 384,), {}, [str(CONV5)] + GROUPED_PROCEDURE),
+    (check_grouped_conv_params, (1000,), {}, [str(CONV5)] + GROUPED_PROCEDURE),
     (check_local_response_norm, (lrn_mean,), {}, []),
     (check_local_response_norm, (lrn_looped,), {}, []),
     (check_local_response_norm, (lrn_identity,), {}, []),
-    (check_vgg_rf, (lambda b: 1 + 2 * sum(b) + len(b),), {}, ["14"]),
-    (check_vgg_rf, (_no_pool,), {}, ["14"]),
-    (check_vgg_rf, (lambda b: 0,), {}, ["14"]),
+    (check_vgg_rf, (lambda b: 1 + 2 * sum(b) + len(b),), {}, ["18"]),
+    (check_vgg_rf, (_no_pool,), {}, ["18"]),
+    (check_vgg_rf, (lambda b: 0,), {}, ["18"] + RF_PROCEDURE),
+    (check_vgg_rf, (lambda b: 3,), {}, ["18"] + RF_PROCEDURE),
     (check_vgg16_fc6_params, (7 * 7 * 512 * 4096 + 4096,), {}, [str(FC6_288)]),
     (check_vgg16_fc6_params, (9 * 9 * 512 * 4096,), {}, [str(FC6_288)]),
-    (check_vgg16_fc6_params, (1,), {}, [str(FC6_288), "9 * 9", "81"]),
+    (check_vgg16_fc6_params, (1,), {}, [str(FC6_288), "9 * 9", "81"] + FC6_PROCEDURE),
+    (check_vgg16_fc6_params, ((288 // 16) ** 2 * 512 * 4096 + 4096,), {}, [str(FC6_288)] + FC6_PROCEDURE),
+    (check_vgg16_fc6_params, (9 * 512 * 4096 + 4096,), {}, [str(FC6_288)] + FC6_PROCEDURE),
+    (check_vgg16_fc6_params, (512 * 4096 + 4096,), {}, [str(FC6_288)] + FC6_PROCEDURE),
     (check_inception_block, (NoProjection,), {}, []),
     (check_inception_block, (MissingBranch,), {}, ["32 channels"]),
+    (check_inception_block, (NoReductionReLU,), {}, []),
     (check_inception_block, (NoReductions,), {}, [str(sum(p.numel() for p in Inception(16, 4, (6, 8), (2, 4), 4).parameters()))]),
-    (check_inception_savings, ((WITH + 640, WITHOUT + 416),), {}, [str(WITH), str(WITHOUT)]),
-    (check_inception_savings, ((163_328, 387_072),), {}, [str(WITH), str(WITHOUT)]),
+    (check_inception_savings, ((WITH + 648, WITHOUT + 448),), {}, [str(WITH), str(WITHOUT)]),
+    (check_inception_savings, ((388_096, 1_089_536),), {}, [str(WITH), str(WITHOUT)]),
     (check_inception_savings, ((1, 2),), {}, [str(WITH), str(WITHOUT)]),
 ]
 

@@ -57,7 +57,7 @@ CHEATS = {
     # exercise 2: the check function replaced by a no-op (the check cell imports the patched
     # name). Wrong answers both.
     "patcher": dict(
-        ex1_answer="import cnnlib.checks.tour as t\nt.expect_equal = t.expect_close = lambda *a, **k: None\n"
+        ex1_answer="import cnnlib.checks.tour as t\nt._shape = lambda answer, name: (32, 1, 28, 28)\n"
                    "t.passed = lambda what: print('all checks passed')\nbatch_shape = (32, 28, 28)",
         ex2_answer="import cnnlib.checks.tour as c\nc.check_flatten_batch = lambda *a, **k: None\n"
                    "def flatten_batch(x):\n    return x"),

@@ -17,6 +17,7 @@ from cnnlib.models.family import (
     logistic_regression,
     longest_path,
     plot_seed_curves,
+    same_init,
     train_on_budget,
     weight_layers,
 )
@@ -99,3 +100,26 @@ def test_depth_as_the_papers_count_it():
         assert longest_path(model) == published
     assert weight_layers(nets[22]) == 3 + 6 * 9 + 1
     assert longest_path(nn.Sequential(nn.Conv2d(1, 1, 3), nn.ReLU(), nn.Linear(2, 2))) == 2
+
+
+def test_same_init_gives_every_model_one_rule():
+    """small_alexnet's ReLU-gain init of every layer is replaced: the hidden layers get He-normal
+    weights (sd sqrt(2 / fan_in)), the output layer PyTorch's default (uniform on +-1/sqrt(fan_in))."""
+    from cnnlib.models.alexnet import small_alexnet
+
+    seed_everything(0)
+    model = small_alexnet()
+    layers = [m for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+    out = layers[-1]
+    fan_out_layer = out.weight[0].numel()
+    assert out.weight.abs().max().item() > 1.5 / fan_out_layer ** 0.5        # the constructor's ReLU gain
+    assert same_init(model) is model
+    assert out.weight.abs().max().item() <= 1 / fan_out_layer ** 0.5 + 1e-6  # PyTorch's default bound
+    for m in layers[:-1]:
+        he = (2 / m.weight[0].numel()) ** 0.5
+        assert abs(m.weight.std().item() - he) < 0.25 * he
+    single = logistic_regression()
+    same_init(single)
+    assert single[1].weight.abs().max().item() <= 1 / 784 ** 0.5 + 1e-6     # one layer: the default
+    with pytest.raises(TypeError, match="model"):
+        same_init("not a model")

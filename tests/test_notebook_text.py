@@ -36,3 +36,9 @@ def test_the_detector():
                                          nbformat.v4.new_markdown_cell("fine\nlines")])
     found = control_characters(nb)
     assert len(found) == 2 and all(f.startswith("cell 0:") for f in found)
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_no_stored_widget_state(path):
+    # tools/build_notebook.py drops it; a deck with widget state loads scripts from a CDN
+    assert "widgets" not in nbformat.read(path, as_version=4).metadata

@@ -66,6 +66,9 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_execute:
         seconds = execute(nb)
         print(f"{target}: ran in {seconds:.1f} s")
+    # live widget state (the convolution explorer's sliders) would make every deck load the
+    # widget scripts from a CDN and show dead sliders in the stored notebook: drop it
+    nb.metadata.pop("widgets", None)
     nbformat.validate(nb)
     nbformat.write(nb, target)
     return 0

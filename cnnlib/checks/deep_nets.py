@@ -98,8 +98,8 @@ def check_batchnorm_forward(fn: Callable[..., torch.Tensor], hidden: bool = Fals
         if not isinstance(got, torch.Tensor):
             raise CheckFailed(f"batchnorm_forward should return a tensor, got {type(got).__name__}")
         if got.shape != expected.shape:
-            raise CheckFailed(f"for x of shape {shape} the output has shape {tuple(got.shape)}, expected {shape}: "
-                              "batch norm keeps the shape; use keepdim=True (or [None, :, None, None]) to broadcast")
+            raise CheckFailed(f"for x of shape {shape} the output has shape {tuple(got.shape)}: "
+                              "batch norm keeps the shape of x; use keepdim=True (or [None, :, None, None]) to broadcast")
         if not _close(got, expected):
             hint = next((h for v, h in _bn_variants(x, gamma, beta, eps) if _close(got, v)), None)
             diff = (got - expected).abs().max().item()
@@ -110,25 +110,146 @@ def check_batchnorm_forward(fn: Callable[..., torch.Tensor], hidden: bool = Fals
 
 
 # ------------------------------------------------------------ 09: parameters and buffers
-def check_bn_counts(params: Any, buffers: Any, channels: int = 64) -> None:
-    """Learnable parameters and buffer values of ``nn.BatchNorm2d(channels)``."""
+BN_EXERCISE_CHANNELS = (24, 40, 88)   # the channels of the exercise's three BatchNorm2d layers
+
+
+def check_bn_counts(params: Any, buffers: Any, channels: tuple[int, ...] = BN_EXERCISE_CHANNELS) -> None:
+    """Learnable parameters and buffer values of the ``nn.BatchNorm2d(c)`` layers, one per
+    entry of ``channels``, together. Wrong answers get a hint, never the right count."""
     params = _int_answer(params, "bn_params")
     buffers = _int_answer(buffers, "bn_buffers")
-    bn = nn.BatchNorm2d(channels)
-    exp_p = sum(p.numel() for p in bn.parameters())
-    exp_b = sum(b.numel() for b in bn.buffers())
+    layers = [nn.BatchNorm2d(c) for c in channels]
+    exp_p = sum(p.numel() for bn in layers for p in bn.parameters())
+    exp_b = sum(b.numel() for bn in layers for b in bn.buffers())
+    total, n = sum(channels), len(channels)
+    single = {2 * 64: "that is one BatchNorm2d(64), the layer of section 1",
+              2 * 64 + 1: "that is one BatchNorm2d(64), the layer of section 1"}
     if params != exp_p:
-        hints = {channels: "there are two learned vectors per channel: gamma (weight) and beta (bias)",
-                 4 * channels: "running_mean and running_var are buffers, not parameters: the optimizer never updates them",
-                 4 * channels + 1: "running statistics are buffers, not parameters"}
-        raise CheckFailed(f"bn_params is {params}, expected {exp_p}" + (f": {hints[params]}" if params in hints else
-                                                                         ": gamma and beta, C values each"))
+        hints = {total: "there are two learned vectors per channel: gamma (weight) and beta (bias)",
+                 4 * total: "running_mean and running_var are buffers, not parameters: the optimizer never updates them",
+                 4 * total + n: "the running statistics and the counter are buffers, not parameters",
+                 2 * max(channels): "add up all the layers, not only the widest"}
+        hint = hints.get(params) or single.get(params) or "gamma and beta, C values each, summed over the layers"
+        raise CheckFailed(f"bn_params is {params}, which is not right: {hint}")
     if buffers != exp_b:
-        hints = {2 * channels: "also count num_batches_tracked, one integer (look at bn.state_dict())",
-                 channels: "running_mean and running_var have C values each"}
-        raise CheckFailed(f"bn_buffers is {buffers}, expected {exp_b}" + (f": {hints[buffers]}" if buffers in hints else
-                                                                            ": list them with dict(bn.named_buffers())"))
+        hints = {2 * total: "also count num_batches_tracked, one integer per layer (look at bn.state_dict())",
+                 2 * total + 1: "num_batches_tracked is one integer per layer: each of the layers has its own",
+                 total: "running_mean and running_var have C values each",
+                 total + n: "running_mean and running_var have C values each",
+                 4 * total + n: "gamma and beta are parameters, not buffers"}
+        hint = hints.get(buffers) or single.get(buffers) or "list one layer's buffers with dict(bn.named_buffers())"
+        raise CheckFailed(f"bn_buffers is {buffers}, which is not right: {hint}")
+    print("Why: the optimizer updates only parameters (gamma, beta); the running averages and the "
+          "batch counter are buffers, saved in the state_dict but changed only by forward passes in train().")
     passed("BatchNorm2d counts")
+
+
+# ------------------------------------------------------------ 09: batch norm backward
+def _bn_backward_reference(dout: torch.Tensor, x: torch.Tensor, gamma: torch.Tensor, eps: float):
+    x = x.detach().clone().requires_grad_(True)
+    gamma = gamma.detach().clone().requires_grad_(True)
+    beta = torch.zeros_like(gamma, requires_grad=True)
+    y = F.batch_norm(x, None, None, gamma, beta, training=True, eps=eps)
+    dx, dgamma, dbeta = torch.autograd.grad(y, (x, gamma, beta), dout)
+    return dx, dgamma, dbeta
+
+
+def _numerical_dx(dout: torch.Tensor, x: torch.Tensor, gamma: torch.Tensor, eps: float, h: float = 1e-6) -> torch.Tensor:
+    """Central differences of sum(dout * batchnorm(x)) with respect to each entry of x (float64)."""
+    f = lambda t: (dout * F.batch_norm(t, None, None, gamma, torch.zeros_like(gamma), training=True, eps=eps)).sum()  # noqa: E731
+    grad = torch.zeros_like(x)
+    flat, gflat = x.view(-1), grad.view(-1)
+    for i in range(flat.numel()):
+        old = flat[i].item()
+        flat[i] = old + h
+        up = f(x).item()
+        flat[i] = old - h
+        down = f(x).item()
+        flat[i] = old
+        gflat[i] = (up - down) / (2 * h)
+    return grad
+
+
+def _rel_error(a: torch.Tensor, b: torch.Tensor) -> float:
+    return ((a - b).abs().max() / (a.abs().max() + b.abs().max()).clamp_min(1e-12)).item()
+
+
+def check_batchnorm_backward(fn: Callable[..., Any], hidden: bool = False) -> None:
+    """``fn(dout, x, gamma, eps) -> (dx, dgamma, dbeta)``: the backward pass of batch norm in
+    training mode, x and dout: (N, C, H, W), gamma: (C,).
+
+    dx is compared with a numerical gradient (central differences, float64) on a small
+    case, then dx, dgamma and dbeta with PyTorch's autograd on F.batch_norm.
+    """
+    gen = torch.Generator().manual_seed(5)
+    shapes = [(3, 2, 2, 2), (4, 3, 3, 2)] + ([(2, 4, 3, 3), (5, 1, 2, 1)] if hidden else [])
+    for i, shape in enumerate(shapes):
+        c = shape[1]
+        x = (torch.randn(shape, generator=gen, dtype=torch.float64) * 2 + 1)
+        gamma = torch.rand(c, generator=gen, dtype=torch.float64) + 0.5
+        dout = torch.randn(shape, generator=gen, dtype=torch.float64)
+        eps = 1e-5
+        got = _call(fn, "batchnorm_backward", dout.clone(), x.clone(), gamma.clone(), eps)
+        if _is_stub(got):
+            raise CheckFailed(NOT_IMPLEMENTED.format(what="batchnorm_backward"))
+        if not isinstance(got, tuple) or len(got) != 3:
+            raise CheckFailed("batchnorm_backward should return a tuple of three tensors (dx, dgamma, dbeta)")
+        dx, dgamma, dbeta = got
+        for name, t, want in (("dx", dx, shape), ("dgamma", dgamma, (c,)), ("dbeta", dbeta, (c,))):
+            if not isinstance(t, torch.Tensor):
+                raise CheckFailed(f"{name} should be a tensor, got {type(t).__name__}")
+            if tuple(t.shape) != tuple(want):
+                what = "x" if name == "dx" else "gamma (one value per channel: sum over N, H and W)"
+                raise CheckFailed(f"for x of shape {shape}, {name} has shape {tuple(t.shape)}: it must have "
+                                  f"the shape of {what}")
+        ref_dx, ref_dgamma, ref_dbeta = _bn_backward_reference(dout, x, gamma, eps)
+        if i == 0:   # the numerical gradient check, as a learner would run it
+            num = _numerical_dx(dout, x.clone(), gamma, eps)
+            err = _rel_error(dx.double(), num)
+            if err < 1e-6:
+                print(f"numerical gradient check of dx (x of shape {shape}, float64 central differences): "
+                      "relative error below 1e-6, as it should be")
+            else:
+                print(f"numerical gradient check of dx (x of shape {shape}, float64 central differences): "
+                      f"relative error {err:.1e}; a right dx gives less than 1e-6")
+        if not _close(dbeta, ref_dbeta, atol=1e-6):
+            raise CheckFailed("dbeta is wrong: beta is added to every position of its channel, so dbeta is "
+                              "dout summed over N, H and W")
+        if not _close(dgamma, ref_dgamma, atol=1e-6):
+            mean = x.mean(dim=(0, 2, 3), keepdim=True)
+            xhat_u = (x - mean) / torch.sqrt(x.var(dim=(0, 2, 3), keepdim=True) + eps)
+            hint = ("dgamma is dout * x_hat summed over N, H and W (x_hat = the normalized x), not dout alone"
+                    if _close(dgamma, ref_dbeta, atol=1e-6) else
+                    "x_hat uses the biased variance (unbiased=False)" if _close(dgamma, (dout * xhat_u).sum(dim=(0, 2, 3)), atol=1e-6)
+                    else "dgamma = sum over N, H, W of dout * x_hat")
+            raise CheckFailed(f"dgamma is wrong: {hint}")
+        if not _close(dx, ref_dx, atol=1e-6):
+            g = gamma[None, :, None, None]
+            std = torch.sqrt(x.var(dim=(0, 2, 3), unbiased=False, keepdim=True) + eps)
+            xhat = (x - x.mean(dim=(0, 2, 3), keepdim=True)) / std
+            m = x.numel() // c
+            dxhat = dout * g
+            variants = [
+                (dxhat / std, "dx treats the mean and variance as constants: they depend on x too, which adds "
+                              "the terms - mean(dx_hat) - x_hat * mean(dx_hat * x_hat) (per channel)"),
+                ((dxhat - dxhat.mean(dim=(0, 2, 3), keepdim=True)) / std,
+                 "the term through the variance is missing: subtract x_hat * mean(dx_hat * x_hat) too"),
+                ((dxhat - xhat * (dxhat * xhat).mean(dim=(0, 2, 3), keepdim=True)) / std,
+                 "the term through the mean is missing: subtract mean(dx_hat) too"),
+                ((dout - dout.mean(dim=(0, 2, 3), keepdim=True) - xhat * (dout * xhat).mean(dim=(0, 2, 3), keepdim=True)) / std,
+                 "gamma is missing: the gradient reaching x_hat is dout * gamma"),
+                ((m * dxhat - dxhat.sum(dim=(0, 2, 3), keepdim=True) - xhat * (dxhat * xhat).sum(dim=(0, 2, 3), keepdim=True))
+                 / ((m - 1) * std),
+                 "divide by m = N*H*W, not m - 1: the normalization uses the biased variance"),
+            ]
+            hint = next((h for v, h in variants if _close(dx, v, atol=1e-6)), None)
+            raise CheckFailed(f"for x of shape {shape} dx differs from the true gradient (relative error "
+                              f"{_rel_error(dx.double(), ref_dx):.1e})"
+                              + (f": {hint}" if hint else ": dx = (dx_hat - mean(dx_hat) - x_hat * mean(dx_hat * x_hat)) "
+                                 "/ sqrt(var + eps), means per channel over N, H and W"))
+    print("Why: x enters y three times (directly, through the mean and through the variance); the two "
+          "extra terms make dx sum to zero over each channel and be orthogonal to x_hat.")
+    passed("batchnorm_backward")
 
 
 # ---------------------------------------------------------------- 10: residual block
@@ -161,8 +282,8 @@ def _map_weights(student: nn.Module, ref: nn.Module) -> None:
         raise CheckFailed(f"the shortcut's stride is {conv.stride[0]}, the block's is {ref_conv.stride[0]}: "
                           "give the 1x1 convolution the block's stride, or x and F(x) have different H and W")
     if conv.out_channels != ref_conv.out_channels or conv.in_channels != ref_conv.in_channels:
-        raise CheckFailed(f"the projection maps {conv.in_channels} -> {conv.out_channels} channels, expected "
-                          f"{ref_conv.in_channels} -> {ref_conv.out_channels}")
+        raise CheckFailed(f"the projection maps {conv.in_channels} -> {conv.out_channels} channels: it must map "
+                          "the block's in_channels to its out_channels")
     if conv.bias is not None:
         raise CheckFailed("the projection convolution has a bias: use bias=False (the BatchNorm after it has its own shift)")
     if len(bns) != 1:
@@ -217,7 +338,8 @@ def check_residual_block(block_cls: type[nn.Module], hidden: bool = False) -> No
                 raise CheckFailed(NOT_IMPLEMENTED.format(what="ResidualBlock.forward"))
             if not isinstance(got, torch.Tensor) or got.shape != expected.shape:
                 shape = tuple(got.shape) if isinstance(got, torch.Tensor) else type(got).__name__
-                raise CheckFailed(f"{what} returned {shape}, expected shape {tuple(expected.shape)}")
+                raise CheckFailed(f"{what} returned {shape}: the output must have out_channels channels and "
+                                  "H and W divided by the stride (the first convolution carries the stride)")
             if not _close(got, expected):
                 fx, sx = ref.residual(x), ref.shortcut(x)
                 no_mid_relu = ref.bn2(ref.conv2(ref.bn1(ref.conv1(x))))
@@ -249,7 +371,7 @@ def check_block_params(answer: Any, in_channels: int = 64, out_channels: int = 1
     bn = 2 * out_channels
     mistakes = {
         conv + 2 * bn: "the projection shortcut is missing: the block changes the shape, so its shortcut "
-                       f"is a 1x1 convolution ({in_channels}*{out_channels} weights) plus a BatchNorm",
+                       "is a 1x1 convolution (C_in * C_out weights) plus a BatchNorm",
         conv + 2 * bn + proj: "the projection's BatchNorm is missing (2 * C_out parameters)",
         conv + proj: "the BatchNorm layers are missing: each has 2 * C_out parameters (gamma, beta)",
         conv: "count the projection shortcut (1x1 conv) and the BatchNorm layers (2 * C_out each)",
@@ -258,16 +380,20 @@ def check_block_params(answer: Any, in_channels: int = 64, out_channels: int = 1
         expected + 6 * out_channels: "BatchNorm's running_mean/running_var are buffers, not parameters",
     }
     if got != expected:
-        raise CheckFailed(f"block_params is {got}, expected {expected}"
+        raise CheckFailed(f"block_params is {got}, which is not right"
                           + (f": {mistakes[got]}" if got in mistakes else
                              ": add the two 3x3 convolutions, the 1x1 projection and three BatchNorm layers"))
+    print("Why: the projection is the price of changing the shape; blocks that keep it add x for free.")
     passed("block_params")
 
 
 # ---------------------------------------------------------------------- 11: DenseNet
-def check_dense_channels(after_block: Any, after_transition: Any, size_after_transition: Any) -> None:
-    """DenseNet-121's first dense block and transition: C0 = 64, k = 32, 6 layers, 56x56 input."""
-    c0, k, n, size = 64, 32, 6, 56
+def check_dense_channels(after_block: Any, after_transition: Any, size_after_transition: Any,
+                         c0: int = 24, layers: int = 16, k: int = 12, size: int = 52) -> None:
+    """A dense block of ``layers`` layers with growth rate ``k`` on ``c0`` channels of
+    ``size`` x ``size``, then a transition (compression 0.5, 2x2 average pooling, stride 2).
+    Wrong answers get a hint that names the mistake, never the right value."""
+    n = layers
     after_block = _int_answer(after_block, "after_block")
     after_transition = _int_answer(after_transition, "after_transition")
     size_after_transition = _int_answer(size_after_transition, "size_after_transition")
@@ -275,23 +401,28 @@ def check_dense_channels(after_block: Any, after_transition: Any, size_after_tra
     mistakes = {
         n * k: "the block's output also contains its input: C0 + l * k, not l * k",
         c0 * 2 ** n: "channels do not double per layer: each layer adds k channels (linear growth, C0 + l * k)",
-        c0 + k: "that is after one layer; the block has 6, each adding k = 32",
-        c0 + (n - 1) * k: "all 6 layers add k channels each (the last layer's output is concatenated too)",
+        c0 + k: "that is after one layer; every layer of the block adds k channels",
+        c0 + (n - 1) * k: "every layer adds k channels, the last one too (its output is concatenated as well)",
         c0 * k: "channels are added, not multiplied: C0 + l * k",
+        64 + 6 * 32: "that is DenseNet-121's first block (section 2); use this block's C0, k and number of layers",
     }
     if after_block != exp_block:
-        raise CheckFailed(f"after_block is {after_block}, expected {exp_block}"
-                          + (f": {mistakes[after_block]}" if after_block in mistakes else ": C0 + l * k"))
+        hint = mistakes.get(after_block, "C0 + l * k")
+        raise CheckFailed(f"after_block is {after_block}, which is not right: {hint}")
     exp_trans = exp_block // 2
     if after_transition != exp_trans:
         hint = {exp_block: "the transition's 1x1 convolution compresses by 0.5 (DenseNet-BC): half the channels",
-                c0: "the transition halves the block's output channels; it does not return to C0"}.get(after_transition)
-        raise CheckFailed(f"after_transition is {after_transition}, expected {exp_trans}"
-                          + (f": {hint}" if hint else ": floor(0.5 * channels after the block)"))
+                c0: "the transition halves the block's output channels; it does not return to C0",
+                exp_block * 2: "compression 0.5 halves the channels; it does not double them"}.get(
+                    after_transition, "floor(0.5 * channels after the block)")
+        raise CheckFailed(f"after_transition is {after_transition}, which is not right: {hint}")
     if size_after_transition != size // 2:
-        hint = {size: "the 2x2 average pooling with stride 2 halves H and W"}.get(size_after_transition)
-        raise CheckFailed(f"size_after_transition is {size_after_transition}, expected {size // 2}"
-                          + (f": {hint}" if hint else ": 56 -> 2x2 average pooling, stride 2"))
+        hint = {size: "the 2x2 average pooling with stride 2 halves H and W",
+                size - 1: "the pooling has stride 2 (non-overlapping 2x2 windows): it halves H and W",
+                size // 4: "only the transition's pooling changes the size; the dense block keeps H and W"}.get(
+                    size_after_transition, "2x2 average pooling with stride 2: floor(H / 2)")
+        raise CheckFailed(f"size_after_transition is {size_after_transition}, which is not right: {hint}")
+    print("Why: growth is linear (k per layer); the transition is where DenseNet pays back the width.")
     passed("dense channels")
 
 
@@ -332,8 +463,8 @@ def check_dense_forward(fn: Callable[[torch.Tensor, nn.ModuleList], torch.Tensor
                         c0: "the outputs are added, not concatenated: DenseNet uses torch.cat(..., dim=1)"}.get(c)
                 if got.ndim == 4 and got.shape[1] == 2 and got.shape[0] != 2:
                     hint = "concatenate along the channel axis, dim=1"
-                raise CheckFailed(f"with {n_layers} layers, C0 = {c0}, k = {k}: output shape {tuple(got.shape)}, expected "
-                                  f"{expected_shape}" + (f": {hint}" if hint else ": C0 + L * k channels"))
+                raise CheckFailed(f"with {n_layers} layers, C0 = {c0}, k = {k}: output shape {tuple(got.shape)} is not "
+                                  "right" + (f": {hint}" if hint else ": (N, C0 + L * k, H, W)"))
             expect_true(_close(got, expected),
                         f"with {n_layers} layers, C0 = {c0}, k = {k}: the shape is right but the values differ: keep the "
                         "order [x, out_1, ..., out_L] and feed each layer torch.cat of everything before it")

@@ -33,26 +33,31 @@ def _number(answer: Any, what: str) -> int:
 
 # ----------------------------------------------------------------------------- notebook 06
 def check_grouped_conv_params(answer: Any) -> None:
-    """Parameters of a four-GPU AlexNet conv5: ``nn.Conv2d(384, 256, 3, padding=1, groups=4)``, with biases."""
-    got = _number(answer, "conv5_params")
-    weights = 3 * 3 * (384 // 4) * 256
-    expected = weights + 256
+    """Parameters of an eight-GPU layer with 5x5 kernels: ``nn.Conv2d(384, 384, 5, padding=2,
+    groups=8)``, with biases."""
+    got = _number(answer, "conv_params")
+    weights = 5 * 5 * (384 // 8) * 384
+    expected = weights + 384
     hints = {
-        3 * 3 * 384 * 256 + 256: "that is a full convolution (groups=1): with groups=4 each filter sees only a "
-                                 "quarter of the input channels",
-        3 * 3 * 384 * 256: "that is a full convolution without biases: each filter sees only a quarter of the "
+        5 * 5 * 384 * 384 + 384: "that is a full convolution (groups=1): with groups=8 each filter sees only an "
+                                 "eighth of the input channels",
+        5 * 5 * 384 * 384: "that is a full convolution without biases: each filter sees only an eighth of the "
                            "input channels, and each filter has a bias",
-        3 * 3 * (384 // 2) * 256 + 256: "that is the two-GPU layer of the paper (groups=2); here the channels are "
-                                        "split in four groups",
+        5 * 5 * (384 // 2) * 384 + 384: "that is a two-GPU layer (groups=2); here the channels are split in "
+                                        "eight groups",
+        5 * 5 * (384 // 4) * 384 + 384: "that is a four-GPU layer (groups=4); here the channels are split in "
+                                        "eight groups",
         weights: "the weights are right; add the biases: one per filter",
-        weights + 256 // 4: "every filter has its own bias, not one per filter of one GPU",
-        weights // 4 + 256 // 4: "that is one GPU's share of the layer; the layer has all four shares",
-        weights // 4: "that is one GPU's share of the weights; count all four shares and the biases",
-        3 * 3 * (384 // 4) * (256 // 4) + 256: "each group has a quarter of the filters, and there are four groups",
+        weights + 384 // 8: "every filter has its own bias, not one per filter of one GPU",
+        weights // 8 + 384 // 8: "that is one GPU's share of the layer; the layer has all eight shares",
+        weights // 8: "that is one GPU's share of the weights; count all eight shares and the biases",
+        5 * 5 * (384 // 8) * (384 // 8) + 384: "each group has an eighth of the filters, and there are eight groups",
+        3 * 3 * (384 // 8) * 384 + 384: "the kernels are 5x5 here, not conv4's 3x3",
     }
-    expect_equal(got, expected, "conv5_params",
-                 hints.get(got, "weights = kH * kW * (C_in / groups) * C_out, plus one bias per filter"))
-    passed("conv5_params")
+    expect_equal(got, expected, "conv_params",
+                 hints.get(got, "not a typical slip: with groups=8, how many input channels does one filter "
+                                "read, and how many filters (and biases) does the layer have in all?"))
+    passed("conv_params")
 
 
 def _lrn_reference(a: torch.Tensor, n: int, k: float, alpha: float, beta: float) -> torch.Tensor:
@@ -158,7 +163,7 @@ def check_vgg_rf(fn: Callable[..., int], hidden: bool = False) -> None:
         src = ""
     if "receptive_field" in src or "cnnlib.shapes" in src:
         raise CheckFailed("vgg_rf should follow the rule itself (r += (k - 1) * jump), without cnnlib.shapes")
-    blocks = [[1, 2], [1, 1, 2], [2], [3, 1]]
+    blocks = [[1, 3], [3, 1], [2, 1, 1], [4]]   # none of these is printed in notebook 07
     if hidden:
         blocks += [[1, 1, 2, 2, 2], [4, 4, 4, 4, 4], [], [2, 3, 2]]
     cases = [(([*b],), {}, _vgg_rf(b)) for b in blocks]
@@ -176,7 +181,8 @@ def check_vgg_rf(fn: Callable[..., int], hidden: bool = False) -> None:
             return "the jump doubles *after* the pooling of a block, not before its convolutions"
         if got == _vgg_rf(b) - 1:
             return "off by one: a single pixel has receptive field 1, so start from 1, not 0"
-        return "start from rf = 1, jump = 1; each 3x3 conv adds 2 * jump; each pool adds jump, then doubles jump"
+        return ("not a typical slip: trace a single block by hand (one conv, then the pooling) and compare; "
+                "what does one step in the feature map cost in input pixels after each pooling?")
 
     check_cases(fn, cases, "vgg_rf", diagnose)
     passed("vgg_rf")
@@ -192,15 +198,16 @@ def check_vgg16_fc6_params(answer: Any) -> None:
         7 * 7 * 512 * 4096 + 4096: "that is fc6 for a 224x224 input: the feature map grows with the image "
                                    "when there is no adaptive pooling",
         7 * 7 * 512 * 4096: "that is fc6 for 224x224 without biases: here the image is larger, and the map with it",
-        (288 // 16) ** 2 * 512 * 4096 + 4096: "VGG-16 has five poolings, not four: the map is 288 / 2**5 wide",
-        (288 // 2 ** 5) * 512 * 4096 + 4096: "the map is square: fc6 sees side * side * 512 values",
-        512 * 4096 + 4096: "fc6 sees the whole flattened feature map (side * side * 512 values), not 512",
+        (288 // 16) ** 2 * 512 * 4096 + 4096: "count VGG-16's poolings again: the last one comes after conv5_3",
+        (288 // 2 ** 5) * 512 * 4096 + 4096: "the feature map has a height and a width: fc6 sees every position of every channel",
+        512 * 4096 + 4096: "fc6 sees the whole flattened feature map, every position of every channel, not 512 values",
         4096 * 4096 + 4096: "that is fc7 (4096 -> 4096); fc6 takes the flattened feature map",
         288 * 288 * 3 * 4096 + 4096: "fc6 comes after the five conv blocks: its input is the last feature map, "
                                      "not the image",
     }
     expect_equal(got, expected, "fc6_params",
-                 hints.get(got, "params = inputs * outputs + outputs; inputs = the flattened last feature map"))
+                 hints.get(got, "not a typical slip: how large is the last feature map for this image, and "
+                                "what does a dense layer hold per input and per output?"))
     passed("fc6_params")
 
 
@@ -268,29 +275,65 @@ def check_inception_block(cls: type, hidden: bool = False) -> None:
         out.sum().backward()
         missing = [n for n, p in block.named_parameters() if p.grad is None]
         expect_true(not missing, f"{call}: no gradient reaches {missing}: is every branch used in forward?")
+    _check_relus_after_reductions(cls)
     passed(cls.__name__)
 
 
+def _check_relus_after_reductions(cls: type) -> None:
+    """Copy a reference block's weights into the learner's (matched by weight shape; every
+    shape differs in this configuration), with the 1x1 reductions made negative on positive
+    inputs, and compare the outputs: a block without the ReLUs after the reductions differs."""
+    from ..models.googlenet import Inception
+
+    c_in, c1, c3, c5, pool_proj = 8, 3, (5, 6), (2, 4), 7
+    call = f"{cls.__name__}({c_in}, {c1}, {c3}, {c5}, {pool_proj})"
+    torch.manual_seed(1)
+    reference, block = Inception(c_in, c1, c3, c5, pool_proj), cls(c_in, c1, c3, c5, pool_proj)
+    ref_convs = {tuple(m.weight.shape): m for m in reference.modules() if isinstance(m, nn.Conv2d)}
+    with torch.no_grad():
+        for shape in ((c3[0], c_in, 1, 1), (c5[0], c_in, 1, 1)):     # the reductions: negative on x >= 0
+            ref_convs[shape].weight.copy_(-ref_convs[shape].weight.abs())
+            ref_convs[shape].bias.fill_(-0.1)
+        for m in block.modules():
+            if isinstance(m, nn.Conv2d):
+                ref = ref_convs.get(tuple(m.weight.shape))
+                if ref is None or m.bias is None:
+                    return                     # an unusual layout: the checks above have judged it
+                m.weight.copy_(ref.weight)
+                m.bias.copy_(ref.bias)
+        x = torch.rand(4, c_in, 6, 6)
+        same = torch.allclose(block(x), reference(x), atol=1e-5)
+    expect_true(same, f"{call} with the weights of a reference block copied in gives other outputs where "
+                      f"the 1x1 reductions are negative: does every convolution, the 1x1 reductions in front of "
+                      f"the 3x3 and 5x5 included, have its ReLU right after it?")
+
+
 def check_inception_savings(answer: Any) -> None:
-    """``(with_reductions, without_reductions)``: weights (no biases) of Inception 3b and of
-    the naive block with the same 1x1, 3x3 and 5x5 outputs and no 1x1 reductions."""
+    """``(with_reductions, without_reductions)``: weights (no biases) of block 4b's branches
+    (160 | 112->224 | 24->64 | 64) on 480 input channels, and of the naive block with the
+    same 1x1, 3x3 and 5x5 outputs and no 1x1 reductions."""
     if _is_stub(answer):
         raise CheckFailed(NOT_IMPLEMENTED.format(what="savings").replace("the `raise NotImplementedError()` line", "`...`"))
     if not isinstance(answer, (tuple, list)) or len(answer) != 2:
         raise CheckFailed(f"savings should be a pair (with_reductions, without_reductions), got {answer!r}")
     got = (_number(answer[0], "savings[0]"), _number(answer[1], "savings[1]"))
-    with_red = 256 * 128 + (256 * 128 + 9 * 128 * 192) + (256 * 32 + 25 * 32 * 96) + 256 * 64
-    without = 256 * 128 + 9 * 256 * 192 + 25 * 256 * 96
-    expected = (with_red, without)
+
+    def block(c_in: int) -> tuple[int, int]:
+        return (c_in * 160 + (c_in * 112 + 9 * 112 * 224) + (c_in * 24 + 25 * 24 * 64) + c_in * 64,
+                c_in * 160 + 9 * c_in * 224 + 25 * c_in * 64)
+
+    with_red, without = expected = block(480)
     hints = {
         (without, with_red): "the order is (with reductions, without reductions)",
-        (with_red + 640, without + 416): "count weights only, no biases",
-        (with_red, without + 256 * 64): "the naive block (Figure 2a) has no 1x1 projection after the pooling",
-        (163_328, 387_072): "those are block 3a's numbers; use 3b's row: 256 input channels, 128 | 128->192 | 32->96 | 64",
-        (with_red - 256 * 64, without): "the pool branch's 1x1 projection (256 -> 64) is part of the block",
+        (with_red + 648, without + 448): "count weights only, no biases",
+        (with_red, without + 480 * 64): "the naive block (Figure 2a) has no 1x1 projection after the pooling",
+        block(512): "those are block 4b's numbers on its own 512 input channels; here it sits on 3b's 480",
+        (388_096, 1_089_536): "those are block 3b's numbers; use 4b's branches on 480 input channels",
+        (with_red - 480 * 64, without): "the pool branch's 1x1 projection (480 -> 64) is part of the block",
     }
-    expect_equal(got, expected, "savings", hints.get(got, "weights of a k x k conv: k * k * C_in * C_out; the naive "
-                                                     "3x3 and 5x5 convolutions see all 256 input channels"))
+    expect_equal(got, expected, "savings", hints.get(got, "not a typical slip: which input channels does each "
+                                                     "convolution of each branch read, with and without the "
+                                                     "reductions?"))
     passed("savings")
 
 

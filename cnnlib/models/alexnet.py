@@ -149,7 +149,8 @@ class AlexNet(nn.Module):
         in_channels: 3 for RGB, 1 for grayscale.
         num_classes: outputs of the last layer (ImageNet: 1000).
         hidden: width of the two hidden dense layers (paper: 4096).
-        dropout: drop probability in front of the first two dense layers (paper: 0.5).
+        dropout: drop probability in front of the first two dense layers (torchvision's placement;
+            the paper drops the outputs of fc6 and fc7; p = 0.5 in both).
         activation: ``"relu"`` (the paper), ``"tanh"`` or ``"sigmoid"`` (to compare).
         input_size: height = width of the input (sets the flatten size when
             ``avgpool_size`` is None).

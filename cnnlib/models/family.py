@@ -12,8 +12,10 @@ training images; the test set is left to the notebooks, read once per final mode
 - :func:`logistic_regression` -- the linear baseline.
 - :class:`EpochChunks` -- a loader that hands out an epoch in ``parts`` pieces, so that
   :func:`cnnlib.train.fit` records several points per epoch.
-- :func:`train_on_budget` -- Adam + one-cycle on the budget; returns a ``History`` with
-  ``epochs * evals_per_epoch`` points.
+- :func:`same_init` -- one initialisation rule for every model (He for the
+  hidden layers, PyTorch's default for the output layer).
+- :func:`train_on_budget` -- default init + Adam + one-cycle on the budget; returns a
+  ``History`` with ``epochs * evals_per_epoch`` points.
 - :func:`plot_seed_curves` -- mean +- sd over seeds of those curves, whole-epoch ticks.
 - :func:`weight_layers`, :func:`longest_path` -- depth as the papers count it.
 """
@@ -75,7 +77,8 @@ BUDGET = Budget()
 """The setting used in notebooks 06, 07 and 08: 3,500 Fashion-MNIST training images
 (3,000 to train on, 500 held out for validation), 2 epochs of batch 64 (94 steps), Adam
 with a one-cycle schedule peaking at 1e-2, validation 4 times per epoch, seeds 0, 1, 2.
-The same for every model (not tuned per model)."""
+The same for every model: one learning rate, not tuned per model, and every model starts
+from the same initialisation rule (:func:`same_init`)."""
 
 
 def weight_layers(model: nn.Module) -> int:
@@ -153,6 +156,30 @@ class EpochChunks:
         self._part = (self._part + 1) % self.parts
 
 
+def same_init(model: nn.Module) -> nn.Module:
+    """One initialisation rule for every model of the comparison, in place; returns ``model``.
+
+    Every submodule first gets PyTorch's default (its own ``reset_parameters()``:
+    Kaiming-uniform with ``a = sqrt(5)`` for ``nn.Conv2d`` / ``nn.Linear``, ones and zeros
+    for BatchNorm); then every ``nn.Conv2d`` / ``nn.Linear`` except the **last** one (the
+    output layer) gets He (Kaiming) normal weights, N(0, 2 / fan_in), made for ReLU layers.
+    The output layer keeps the default, so every model starts near the chance-level
+    cross-entropy ln(10) = 2.30 instead of the larger values a ReLU gain gives there. A
+    model with a single weight layer (logistic regression) keeps PyTorch's default. This
+    replaces whatever the constructor did (e.g. :func:`cnnlib.models.alexnet.small_alexnet`
+    initialises every layer, the output layer included, with the ReLU gain)."""
+    _validate.module("model", model)
+    for m in model.modules():
+        reset = getattr(m, "reset_parameters", None)
+        if callable(reset):
+            reset()
+    layers = [m for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+    with torch.no_grad():
+        for m in layers[:-1]:
+            nn.init.kaiming_normal_(m.weight, mode="fan_in", nonlinearity="relu")
+    return model
+
+
 def train_on_budget(
     model: nn.Module,
     data: Sequence[torch.Tensor],
@@ -161,7 +188,9 @@ def train_on_budget(
     device: torch.device | str | None = None,
 ) -> History:
     """Train ``model`` in place on ``data = (train_x, train_y, val_x, val_y)`` (from
-    :func:`budget_data`) with the budget's recipe; ``seed`` sets the batch order.
+    :func:`budget_data`) with the budget's recipe; ``seed`` sets the batch order. The
+    weights are first re-drawn with :func:`same_init` (from the global RNG, so
+    seed it before), so that every model starts from the same initialisation rule.
 
     Returns a :class:`cnnlib.train.History` with ``epochs * evals_per_epoch`` entries: the
     training loss and accuracy are running means over each piece of an epoch, measured
@@ -174,6 +203,7 @@ def train_on_budget(
     if not isinstance(data, (tuple, list)) or len(data) != 4:
         raise TypeError("data must be the 4 tensors (train_x, train_y, val_x, val_y) of budget_data()")
     train_x, train_y, val_x, val_y = data
+    same_init(model)
     train = TensorLoader(train_x, train_y, batch_size=budget.batch_size, shuffle=True, seed=seed)
     val = TensorLoader(val_x, val_y, batch_size=500)
     chunks = EpochChunks(train, budget.evals_per_epoch)
