@@ -132,7 +132,7 @@ def test_lenet_params_stub():
     (251, 38520, "one filter"),
     (3020, 38520, "makes 10 maps, not 6"),
     (4016, 38520, "20 filters, not 16"),
-    (1234, 38520, "C_in the number of maps"),
+    (1234, 38520, "it spans every map conv1 makes"),
     (5020, 38400, "weights only: add one bias per output neuron"),
     (5020, 38720, "not to the inputs"),
     (5020, 48120, "padding=2"),
@@ -140,7 +140,7 @@ def test_lenet_params_stub():
     (5020, 94200, "raw image"),
     (5020, 30840, "20 channels"),
     (5020, 153720, "before the second pooling"),
-    (5020, 12345, "trace the sizes"),
+    (5020, 12345, "trace the map sizes from 28x28"),
 ])
 def test_lenet_params_typical_mistakes(conv2, fc1, hint):
     with pytest.raises(CheckFailed, match=hint):
@@ -251,6 +251,8 @@ LEAK_CASES = [
     (check_lenet_params, (5020, 48120), {}, ["38,520", "38520", "320"]),
     (check_lenet_params, (5020, 38400), {}, ["38,520", "38520"]),
     (check_lenet_params, (5020, 12345), {}, ["38,520", "38520", "320"]),
+    (check_lenet_params, (5, 38520), {}, ["5020", "C_in * kH * kW * C_out"]),
+    (check_lenet_params, (5020, 123), {}, ["38520", "in_features * out_features + out_features"]),
     (check_softmax, (lambda z: torch.softmax(z, dim=0),), {}, ["expected", "0.09003", "0.6652"]),
     (check_softmax, (_softmax_no_max,), {}, ["expected", "0.09003", "0.6652"]),
     (check_softmax, (lambda z: torch.exp(z - z.amax(1, keepdim=True)),), {}, ["expected", "0.09003"]),

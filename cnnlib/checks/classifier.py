@@ -186,12 +186,12 @@ def check_lenet_params(conv2_params: Any, fc1_params: Any) -> None:
     conv2 = _count(conv2_params, "conv2_params")
     fc1 = _count(fc1_params, "fc1_params")
     if conv2 != CONV2_PARAMS:
-        hint = _CONV2_HINTS.get(conv2, "C_in * kH * kW * C_out weights + C_out biases, with C_in the number of "
-                                       "maps conv1 makes")
+        hint = _CONV2_HINTS.get(conv2, "count one filter's weights first (it spans every map conv1 makes), "
+                                       "then the filters and their biases")
         raise CheckFailed(f"conv2_params = {conv2:,} is not right: {hint}")
     if fc1 != FC1_PARAMS:
-        hint = _FC1_HINTS.get(fc1, "in_features * out_features + out_features, with in_features = channels * "
-                                   "height * width of the last pooled maps (trace the sizes from 28x28)")
+        hint = _FC1_HINTS.get(fc1, "trace the map sizes from 28x28 through every layer to find what fc1 reads, "
+                                   "then count its weights and biases")
         raise CheckFailed(f"fc1_params = {fc1:,} is not right: {hint}")
     passed("LeNet parameter counts")
     print("  why: conv2's count does not depend on the image size, fc1's does: removing the padding shrank "

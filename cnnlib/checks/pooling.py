@@ -218,7 +218,7 @@ def check_pool_output_shape(answer: Any) -> None:
     elif len(got) == 4 and got[0] != 8:
         hint = "pooling does not change the batch size"
     else:
-        hint = hints.get(got, "H_out = floor((H_in - k)/s) + 1 for each pooling; 17 -> 8 -> ?")
+        hint = hints.get(got, "apply the pooling output-size formula to each pooling in turn, rounding down each time")
     raise CheckFailed(f"pooled_shape {got} is not right: {hint}")
 
 

@@ -1,7 +1,7 @@
 """Checks for the exercises of notebook 01 (data as tensors, linear layers, parameter counts).
 
 Each check compares the answer with the value computed by PyTorch and, when it is
-wrong, with the typical mistakes (width and height swapped, minutes not turned into
+wrong, with the typical mistakes (width and height swapped, seconds not turned into
 frames, a weight used without the transpose ``nn.Linear`` applies, a bias forgotten,
 a filter counted with one channel, ...) to say which one it looks like.
 """
@@ -44,52 +44,58 @@ def _shape(value: Any, what: str) -> tuple:
     try:
         return tuple(int(v) if float(v).is_integer() else v for v in value)
     except (TypeError, ValueError):
-        raise CheckFailed(f"{what} should be a tuple of sizes such as (T, C, H, W), got {value!r}") from None
+        raise CheckFailed(f"{what} should be a tuple of sizes such as (N, C, T, H, W), got {value!r}") from None
 
 
 # --------------------------------------------------------------------------- exercise 1
-# A 2-minute colour clip at 24 frames per second, 640x480 (width x height), as float32.
-VIDEO_MINUTES, VIDEO_FPS, VIDEO_WIDTH, VIDEO_HEIGHT = 2, 24, 640, 480
-VIDEO_SHAPE = (VIDEO_MINUTES * 60 * VIDEO_FPS, 3, VIDEO_HEIGHT, VIDEO_WIDTH)   # (2880, 3, 480, 640)
-VIDEO_BYTES = math.prod(VIDEO_SHAPE) * 4                                         # 10,616,832,000
+# A batch of 8 colour clips, 10 seconds each at 24 frames per second, 640x480 (width x height),
+# as one float32 tensor in nn.Conv3d's layout (N, C, T, H, W).
+VIDEO_CLIPS, VIDEO_SECONDS, VIDEO_FPS, VIDEO_WIDTH, VIDEO_HEIGHT = 8, 10, 24, 640, 480
+VIDEO_SHAPE = (VIDEO_CLIPS, 3, VIDEO_SECONDS * VIDEO_FPS, VIDEO_HEIGHT, VIDEO_WIDTH)   # (8, 3, 240, 480, 640)
+VIDEO_BYTES = math.prod(VIDEO_SHAPE) * 4                                                 # 7,077,888,000
 
 
 def check_video(video_shape: Any, video_bytes: Any) -> None:
-    """The (T, C, H, W) shape of the clip above and its size in bytes as float32."""
+    """The (N, C, T, H, W) shape of the batch of clips above and its size in bytes as float32."""
     if _not_answered(video_shape):
         raise _stub("video_shape")
     got = _shape(video_shape, "video_shape")
-    t, c, h, w = VIDEO_SHAPE
+    n, c, t, h, w = VIDEO_SHAPE
     if got != VIDEO_SHAPE:
-        if len(got) != 4:
-            hint = "a video has four axes (T, C, H, W): frames, channels, height, width"
-        elif got == (t, c, w, h):
+        if len(got) == 4:
+            hint = "that is one clip's (T, C, H, W): nn.Conv3d reads a batch of clips, five axes (N, C, T, H, W)"
+        elif len(got) != 5:
+            hint = "a batch of clips for nn.Conv3d has five axes (N, C, T, H, W)"
+        elif got == (n, c, t, w, h):
             hint = ("640x480 is written width x height (like 1920x1080): H = 480 rows, W = 640 columns, "
                     "and PyTorch puts H before W")
-        elif got == (t, h, w, c):
-            hint = "that is channels-last (T, H, W, C); PyTorch's video layout is (T, C, H, W)"
-        elif got[1:] == (c, h, w) and got[0] == VIDEO_MINUTES * VIDEO_FPS:
-            hint = "T counts frames: minutes * 60 seconds * frames per second"
-        elif got[1:] == (c, h, w) and got[0] == VIDEO_MINUTES * 60:
-            hint = "that is the number of seconds: multiply by the 24 frames per second"
-        elif got[1:] == (c, h, w):
-            hint = "T = 2 minutes * 60 s/min * 24 frames/s"
+        elif got == (n, t, c, h, w):
+            hint = "that is (N, T, C, H, W), a batch of (T, C, H, W) clips: nn.Conv3d wants the channels before time"
+        elif got == (n, t, h, w, c):
+            hint = "that is channels-last; nn.Conv3d's layout is (N, C, T, H, W)"
+        elif got[:2] == (n, c) and got[3:] == (h, w) and got[2] == VIDEO_SECONDS:
+            hint = "that is the number of seconds: T counts frames"
+        elif got[:2] == (n, c) and got[3:] == (h, w):
+            hint = "T counts frames, not seconds: how many frames does each second hold?"
+        elif got[1:] == (c, t, h, w):
+            hint = "N counts the clips in the batch"
         elif got[1] == 1:
             hint = "a colour clip has 3 channels (R, G, B); the notes' movie was grayscale (1 channel)"
         else:
-            hint = "use the order (T, C, H, W) with T = 2*60*24"
+            hint = "write the axes in the order (N, C, T, H, W) and fill in each one from the description of the clips"
         raise CheckFailed(f"video_shape is {got}, which is not right: {hint}")
     if _not_answered(video_bytes):
         raise _stub("video_bytes")
     got_b = _int(video_bytes, "video_bytes")
     if got_b != VIDEO_BYTES:
-        n = math.prod(VIDEO_SHAPE)
+        elements = math.prod(VIDEO_SHAPE)
         hints = {
-            n: "that is the number of elements: each float32 takes 4 bytes",
-            n * 8: "that is float64 (8 bytes each): float32 takes 4 bytes",
-            n * 32: "that is in bits: float32 is 32 bits = 4 bytes",
+            elements: "that is the number of elements: each float32 takes 4 bytes",
+            elements * 8: "that is float64 (8 bytes each): float32 takes 4 bytes",
+            elements * 32: "that is in bits: float32 is 32 bits = 4 bytes",
+            VIDEO_BYTES // VIDEO_CLIPS: "that is one clip: the tensor holds the whole batch",
         }
-        hint = hints.get(got_b) or "bytes = T * C * H * W * 4 (float32 = 4 bytes)"
+        hint = hints.get(got_b) or "count the elements of the shape first, then the bytes one float32 takes"
         raise CheckFailed(f"video_bytes is {got_b:,}, which is not right: {hint}")
     passed("video_shape and video_bytes")
 
@@ -161,12 +167,14 @@ def check_linear_forward(fn: Callable[..., Any], hidden: bool = False) -> None:
 # --------------------------------------------------------------------------- exercise 3
 # A 640x480 colour image (3, 480, 640):
 #   (a) flattened into nn.Linear(3*480*640, 1)
-#   (b) nn.Conv2d(3, 8, kernel_size=4, stride=4)
+#   (b) nn.Conv2d(3, 8, kernel_size=5, stride=3)   (the windows do not tile the image: floor)
 #   (c) (b), then nn.Flatten(), then nn.Linear(..., 1)
-FC_PARAMS = 3 * 480 * 640 + 1                       # 921,601
-CONV_PARAMS = 3 * 8 * 4 * 4 + 8                     # 392
-CONV_FEATURES = 8 * (480 // 4) * (640 // 4)         # 153,600
-TOTAL_PARAMS = CONV_PARAMS + CONV_FEATURES + 1      # 153,993
+_K, _S = 5, 3
+FC_PARAMS = 3 * 480 * 640 + 1                                          # 921,601
+CONV_PARAMS = 3 * 8 * _K * _K + 8                                      # 608
+_OUT_HW = ((480 - _K) // _S + 1, (640 - _K) // _S + 1)                 # (159, 212)
+CONV_FEATURES = 8 * _OUT_HW[0] * _OUT_HW[1]                            # 269,664
+TOTAL_PARAMS = CONV_PARAMS + CONV_FEATURES + 1                         # 270,273
 
 
 def check_param_counts(fc_params: Any, conv_params: Any, total_params: Any) -> None:
@@ -182,32 +190,35 @@ def check_param_counts(fc_params: Any, conv_params: Any, total_params: Any) -> N
             480 * 640: "a colour image has 3 values per pixel, and the output has a bias",
         }
         raise CheckFailed(f"fc_params is {fc:,}, which is not right: "
-                          + hints.get(fc, "one weight per input value (3 * 480 * 640) plus one bias"))
+                          + hints.get(fc, "count the input values of one image first (every channel of every pixel), then the bias"))
     conv = _int(conv_params, "conv_params")
     if conv != CONV_PARAMS:
         hints = {
             CONV_PARAMS - 8: "add one bias per filter (8)",
-            8 * 4 * 4 + 8: "each filter has as many channels as its input: 3 x 4 x 4 weights per filter",
-            8 * 4 * 4: "each filter has 3 x 4 x 4 weights (one 4x4 slice per input channel), plus one bias",
-            3 * 8 * 4 * 4 + 3: "there is one bias per filter (per output channel): 8, not 3",
+            8 * _K * _K + 8: "each filter has as many channels as its input, not one",
+            8 * _K * _K: "each filter has one slice per input channel, and each filter has a bias",
+            3 * 8 * _K * _K + 3: "there is one bias per filter (per output channel), not per input channel",
         }
         raise CheckFailed(f"conv_params is {conv:,}, which is not right: "
-                          + hints.get(conv, "filters * (in_channels * 4 * 4) + one bias per filter"))
+                          + hints.get(conv, "count one filter's weights first (it spans every input channel), then the biases"))
     total = _int(total_params, "total_params")
     if total != TOTAL_PARAMS:
-        stride1 = 8 * (480 - 3) * (640 - 3)
+        stride1 = 8 * (480 - _K + 1) * (640 - _K + 1)
+        divided = 8 * (480 // _S) * (640 // _S)                    # input / stride, or rounding up
         hints = {
             CONV_FEATURES + 1: "add the convolution's own parameters (conv_params)",
             CONV_FEATURES + CONV_PARAMS: "the Linear layer has a bias too",
             CONV_FEATURES + CONV_PARAMS - 8: "count the convolution's biases and the Linear bias",
-            stride1 + 1 + CONV_PARAMS: ("stride 4 moves the filter 4 pixels at a time: the output map is "
+            stride1 + 1 + CONV_PARAMS: ("the stride moves the filter several pixels at a time: the output map is "
                                          "much smaller than with stride 1"),
-            (480 // 4) * (640 // 4) + 1 + CONV_PARAMS: ("the flattened output has one value per channel "
-                                                        "and position: count all 8 channels"),
+            CONV_FEATURES // 8 + 1 + CONV_PARAMS: ("the flattened output has one value per channel "
+                                                   "and position: count all 8 channels"),
+            divided + 1 + CONV_PARAMS: ("the filter must fit inside the image at every position: count only "
+                                        "the positions where the whole 5x5 window fits, and round down"),
         }
         raise CheckFailed(f"total_params is {total:,}, which is not right: "
-                          + hints.get(total, "conv_params plus the Linear layer's parameters: one weight per value of "
-                                             "the flattened conv output and one bias"))
+                          + hints.get(total, "trace the convolution's output shape first, then count what the "
+                                             "Linear layer reads and adds"))
     passed("fc_params, conv_params and total_params")
 
 
@@ -268,7 +279,8 @@ def check_linear_backward(fn: Callable[..., Any], hidden: bool = False) -> None:
             elif np.allclose(dx, 0):
                 hint = "dx is all zeros: y depends on x through the weight"
             else:
-                hint = "dL/dx[n, i] = sum over o of dout[n, o] * weight[o, i]"
+                hint = ("write y[n, o] for one element and ask which y's each x[n, i] reaches; check your dx against "
+                        "autograd or a finite difference on a small example")
             raise CheckFailed(f"dx has wrong values ({desc}): {hint}")
         # dweight
         if dw.shape != ew.shape:
@@ -283,7 +295,8 @@ def check_linear_backward(fn: Callable[..., Any], hidden: bool = False) -> None:
             elif np.allclose(dw, ew / x.shape[0]):
                 hint = "divided by N: each image adds its own contribution, so sum over the batch, do not average"
             else:
-                hint = "dL/dweight[o, i] = sum over the batch of dout[n, o] * x[n, i]"
+                hint = ("ask which elements of y one weight[o, i] touches, then add their contributions; compare "
+                        "with autograd on a small example")
             raise CheckFailed(f"dweight has wrong values ({desc}): {hint}")
         # dbias
         if db.shape != eb.shape:
