@@ -292,7 +292,7 @@ def test_numerical_gradient_agrees_with_autograd():
     (lambda d, x, g, eps=1e-5: ..., "not implemented"),
     (bnb_constant_stats, "mean and variance as constants"),
     (bnb_no_var_term, "through the variance"),
-    (bnb_dgamma_is_dbeta, "not dout alone"),
+    (bnb_dgamma_is_dbeta, "it equals dbeta"),
     (bnb_dbeta_all, "dbeta is wrong"),
     (bnb_no_gamma, "gamma is missing"),
     (lambda d, x, g, eps=1e-5: bnb_right(d, x, g, eps)[:2], "tuple of three"),
@@ -330,6 +330,14 @@ LEAK_CASES = [
     (check_dense_channels, (256, 128, 28), {}, ["216", "108"]),
     (check_dense_forward, (dense_chain,), {}, ["(2, 14, 5, 5)"]),
     (check_dense_forward, (dense_no_input,), {}, ["(2, 14, 5, 5)"]),
+    # the fallbacks and hints name the mistake, never the formula that fixes it
+    (check_batchnorm_forward, (lambda x, g, b, eps=1e-5: x * 0 + 1,), {}, ["sqrt(var + eps) + beta"]),
+    (check_batchnorm_backward, (bnb_constant_stats,), {}, ["mean(dx_hat * x_hat)", "mean(dx_hat)"]),
+    (check_batchnorm_backward, (lambda d, x, g, eps=1e-5: (bnb_right(d, x, g, eps)[0] * 0.5,
+                                                          *bnb_right(d, x, g, eps)[1:]),), {},
+     ["mean(dx_hat", "dx = ("]),
+    (check_batchnorm_backward, (bnb_dgamma_is_dbeta,), {}, ["dout * x_hat summed", "sum over N, H, W of dout"]),
+    (check_residual_block, (make("no_shortcut"),), {}, ["relu(bn2(conv2"]),
 ]
 
 EXERCISE_ANSWERS = {

@@ -104,8 +104,8 @@ def check_batchnorm_forward(fn: Callable[..., torch.Tensor], hidden: bool = Fals
             hint = next((h for v, h in _bn_variants(x, gamma, beta, eps) if _close(got, v)), None)
             diff = (got - expected).abs().max().item()
             raise CheckFailed(f"for x of shape {shape} the output differs from F.batch_norm by up to {diff:.3g}"
-                              + (f": {hint}" if hint else ": y = gamma * (x - mean) / sqrt(var + eps) + beta, "
-                                 "with mean and (biased) var per channel over N, H and W"))
+                              + (f": {hint}" if hint else ": compare each step with section 1: which statistics, "
+                                 "over which axes, and where gamma and beta enter"))
     passed("batchnorm_forward")
 
 
@@ -213,15 +213,15 @@ def check_batchnorm_backward(fn: Callable[..., Any], hidden: bool = False) -> No
                 print(f"numerical gradient check of dx (x of shape {shape}, float64 central differences): "
                       f"relative error {err:.1e}; a right dx gives less than 1e-6")
         if not _close(dbeta, ref_dbeta, atol=1e-6):
-            raise CheckFailed("dbeta is wrong: beta is added to every position of its channel, so dbeta is "
-                              "dout summed over N, H and W")
+            raise CheckFailed("dbeta is wrong: beta is added to every position of its channel; which entries "
+                              "of dout does its gradient collect?")
         if not _close(dgamma, ref_dgamma, atol=1e-6):
             mean = x.mean(dim=(0, 2, 3), keepdim=True)
             xhat_u = (x - mean) / torch.sqrt(x.var(dim=(0, 2, 3), keepdim=True) + eps)
-            hint = ("dgamma is dout * x_hat summed over N, H and W (x_hat = the normalized x), not dout alone"
+            hint = ("it equals dbeta, as if gamma were added; gamma multiplies the normalized x"
                     if _close(dgamma, ref_dbeta, atol=1e-6) else
                     "x_hat uses the biased variance (unbiased=False)" if _close(dgamma, (dout * xhat_u).sum(dim=(0, 2, 3)), atol=1e-6)
-                    else "dgamma = sum over N, H, W of dout * x_hat")
+                    else "gamma multiplies the normalized x at every position of its channel")
             raise CheckFailed(f"dgamma is wrong: {hint}")
         if not _close(dx, ref_dx, atol=1e-6):
             g = gamma[None, :, None, None]
@@ -230,12 +230,12 @@ def check_batchnorm_backward(fn: Callable[..., Any], hidden: bool = False) -> No
             m = x.numel() // c
             dxhat = dout * g
             variants = [
-                (dxhat / std, "dx treats the mean and variance as constants: they depend on x too, which adds "
-                              "the terms - mean(dx_hat) - x_hat * mean(dx_hat * x_hat) (per channel)"),
+                (dxhat / std, "dx treats the mean and variance as constants: both depend on x too, and each "
+                              "adds a path from x to y"),
                 ((dxhat - dxhat.mean(dim=(0, 2, 3), keepdim=True)) / std,
-                 "the term through the variance is missing: subtract x_hat * mean(dx_hat * x_hat) too"),
+                 "the path through the variance is missing"),
                 ((dxhat - xhat * (dxhat * xhat).mean(dim=(0, 2, 3), keepdim=True)) / std,
-                 "the term through the mean is missing: subtract mean(dx_hat) too"),
+                 "the path through the mean is missing"),
                 ((dout - dout.mean(dim=(0, 2, 3), keepdim=True) - xhat * (dout * xhat).mean(dim=(0, 2, 3), keepdim=True)) / std,
                  "gamma is missing: the gradient reaching x_hat is dout * gamma"),
                 ((m * dxhat - dxhat.sum(dim=(0, 2, 3), keepdim=True) - xhat * (dxhat * xhat).sum(dim=(0, 2, 3), keepdim=True))
@@ -245,8 +245,8 @@ def check_batchnorm_backward(fn: Callable[..., Any], hidden: bool = False) -> No
             hint = next((h for v, h in variants if _close(dx, v, atol=1e-6)), None)
             raise CheckFailed(f"for x of shape {shape} dx differs from the true gradient (relative error "
                               f"{_rel_error(dx.double(), ref_dx):.1e})"
-                              + (f": {hint}" if hint else ": dx = (dx_hat - mean(dx_hat) - x_hat * mean(dx_hat * x_hat)) "
-                                 "/ sqrt(var + eps), means per channel over N, H and W"))
+                              + (f": {hint}" if hint else ": x reaches y directly, through the mean and through the "
+                                 "variance; check each path on a tiny input with the numerical gradient"))
     print("Why: x enters y three times (directly, through the mean and through the variance); the two "
           "extra terms make dx sum to zero over each channel and be orthogonal to x_hat.")
     passed("batchnorm_backward")
@@ -351,7 +351,8 @@ def check_residual_block(block_cls: type[nn.Module], hidden: bool = False) -> No
                 ]
                 hint = next((h for v, h in variants if _close(got, v)), None)
                 raise CheckFailed(f"{what} gives different values from a ResNet basic block"
-                                  + (f": {hint}" if hint else ": out = relu(bn2(conv2(relu(bn1(conv1(x))))) + shortcut(x))"))
+                                  + (f": {hint}" if hint else ": compare with section 2's block: which layers, in "
+                                     "which order, and where the shortcut is added"))
     passed("ResidualBlock")
 
 
