@@ -16,7 +16,7 @@ from typing import Any, Callable
 import numpy as np
 
 from ..ops.signal import convolve2d, correlate2d
-from .core import NOT_IMPLEMENTED, CheckFailed, _to_np, passed, protect
+from .core import NOT_IMPLEMENTED, CheckFailed, _to_np, numerical_gradient, passed, protect, relative_error  # noqa: F401 (re-exported for notebook 02)
 
 
 def _reference(image: np.ndarray, kernel: np.ndarray, stride: int) -> np.ndarray:
@@ -194,29 +194,6 @@ def check_conv_answers(out_shape: Any, num_feature_maps: Any, weight_shape: Any)
 
 # --------------------------------------------------------------------------- exercise 4
 # conv2d_backward(dout, x, w) for out = F.conv2d(x, w, b), stride 1, no padding.
-
-def numerical_gradient(f: Callable[[np.ndarray], float], x: np.ndarray, eps: float = 1e-6) -> np.ndarray:
-    """Central differences ``(f(x + eps e_i) - f(x - eps e_i)) / (2 eps)`` for every entry i of
-    the float64 array ``x`` (changed in place and restored): the gradient of the scalar ``f``."""
-    if not isinstance(x, np.ndarray) or x.dtype != np.float64:
-        raise TypeError(f"x must be a float64 NumPy array, got {type(x).__name__}")
-    grad = np.zeros_like(x)
-    for i in np.ndindex(*x.shape):
-        old = x[i]
-        x[i] = old + eps
-        up = f(x)
-        x[i] = old - eps
-        down = f(x)
-        x[i] = old
-        grad[i] = (up - down) / (2 * eps)
-    return grad
-
-
-def relative_error(a: np.ndarray, b: np.ndarray) -> float:
-    """max |a - b| / max(|a| + |b|), as in CS231n's gradient checks (1e-7 or less: right)."""
-    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
-    return float(np.abs(a - b).max() / max(float((np.abs(a) + np.abs(b)).max()), 1e-12))
-
 
 def _backward_cases(hidden: bool) -> list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
     rng = np.random.default_rng(4)

@@ -131,6 +131,32 @@ def passed(what: str) -> None:
     print(f"\u2714 {what}: all checks passed")
 
 
+# ---------------------------------------------------------------- gradient checks
+
+def numerical_gradient(f: Callable[[np.ndarray], float], x: np.ndarray, eps: float = 1e-6) -> np.ndarray:
+    """Central differences ``(f(x + eps e_i) - f(x - eps e_i)) / (2 eps)`` for every entry i of
+    the float64 array ``x`` (changed in place and restored): the gradient of the scalar ``f``."""
+    if not isinstance(x, np.ndarray) or x.dtype != np.float64:
+        raise TypeError(f"x must be a float64 NumPy array, got {type(x).__name__}")
+    grad = np.zeros_like(x)
+    for i in np.ndindex(*x.shape):
+        old = x[i]
+        x[i] = old + eps
+        up = f(x)
+        x[i] = old - eps
+        down = f(x)
+        x[i] = old
+        grad[i] = (up - down) / (2 * eps)
+    return grad
+
+
+def relative_error(a: np.ndarray, b: np.ndarray) -> float:
+    """max |a - b| / max(|a| + |b|), as in CS231n's gradient checks (1e-7 or less: right)."""
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    return float(np.abs(a - b).max() / max(float((np.abs(a) + np.abs(b)).max()), 1e-12))
+
+
+
 # ---------------------------------------------------------------- answers as plain values
 
 def plain(value: Any) -> Any:

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from ..ops import im2col
-from .core import NOT_IMPLEMENTED, CheckFailed, passed, protect
+from .core import NOT_IMPLEMENTED, CheckFailed, numerical_gradient, passed, protect
 
 NOT_SET = ("{what} is not implemented yet: replace the `...` (and the `raise NotImplementedError()` line) "
            "with your answer and run the cell again.")
@@ -169,15 +169,7 @@ def check_max_pool_2x2_gradient(backward: Callable[[np.ndarray, np.ndarray], Any
     def loss(z: np.ndarray) -> float:
         return float((dout * _pool_ref(z)).sum())
 
-    num = np.zeros_like(x)
-    for i in np.ndindex(x.shape):
-        old = x[i]
-        x[i] = old + eps
-        up = loss(x)
-        x[i] = old - eps
-        down = loss(x)
-        x[i] = old
-        num[i] = (up - down) / (2 * eps)
+    num = numerical_gradient(loss, x, eps)
     rel = np.abs(dx - num) / np.maximum(1e-8, np.abs(dx) + np.abs(num))
     worst = float(rel.max())
     if worst > 1e-5:
