@@ -255,3 +255,25 @@ def test_summary_names_input_size_and_the_failing_layer(device):
     with pytest.raises(ValueError, match=r"input_size \(2, 3, 9, 9\) does not fit the model: layer '3' \(Linear.*\(2, 392\)"):
         summary(model, (2, 3, 9, 9), device=device)
     assert summary(model, (2, 3, 8, 8), device=device).rows[-1].output_shape == (2, 10)
+
+
+class _Residual(torch.nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.c = torch.nn.Conv2d(1, 1, 3, padding=1)
+        self.d = torch.nn.Conv2d(1, 1, 3, padding=1)
+
+    def forward(self, x):
+        return self.d(self.c(x) + x)
+
+
+def test_rf_legend_is_printed_only_when_a_feature_map_shows_a_dash():
+    from cnnlib.shapes.summary_table import RF_LEGEND
+
+    branched = summary(_Residual(), (1, 1, 8, 8))
+    assert branched.untracked_maps() == ["d"]
+    assert str(branched).endswith(RF_LEGEND) and RF_LEGEND in branched.to_markdown()
+    chain = summary(torch.nn.Sequential(torch.nn.Conv2d(1, 2, 3), torch.nn.Flatten(), torch.nn.Linear(72, 2)),
+                    (1, 1, 8, 8))
+    assert chain.untracked_maps() == []          # the linear layer's "-" has no spatial extent
+    assert RF_LEGEND not in str(chain) and RF_LEGEND not in chain.to_markdown()

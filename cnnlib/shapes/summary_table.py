@@ -71,7 +71,15 @@ class Summary:
         lines = [line(self._HEADER), rule] + [line(r) for r in cells[1:]] + [rule]
         label_width = max(len(k) for k, _ in self._footer()) + 1
         lines += [f"{k + ':':<{label_width}} {v}" for k, v in self._footer()]
+        if self.untracked_maps():
+            lines.append(RF_LEGEND)
         return "\n".join(lines)
+
+    def untracked_maps(self) -> list[str]:
+        """Names of the rows that output a feature map ``(N, C, H, W)`` whose receptive field
+        the table does not give ("-" in the RF column)."""
+        return [row.name for row in self.rows
+                if row.rf is None and row.output_shape is not None and len(row.output_shape) == 4]
 
     __repr__ = __str__
 
@@ -82,7 +90,17 @@ class Summary:
         lines += ["| " + " | ".join(c.replace("|", "\\|") for c in r) + " |" for r in self._cells()]
         lines.append("")
         lines += [f"- **{k}:** {v}" for k, v in self._footer()]
+        if self.untracked_maps():
+            lines += ["", RF_LEGEND]
         return "\n".join(lines)
+
+
+# Printed under a table in which a feature map's RF shows "-" (a flatten or linear layer's "-"
+# needs no legend: its output has no spatial extent).
+RF_LEGEND = ('RF "-" on a feature map: the table follows a receptive field only along a chain of\n'
+             'modules. A tensor made outside a module (x + identity, torch.cat of branches) or a layer it\n'
+             'does not track (transposed convolution, unpooling) ends the chain; the field of a sum or a\n'
+             "concatenation is the union of its branches' fields, which can differ in size.")
 
 
 def _fmt_shape(shape: Optional[tuple[int, ...]]) -> str:
