@@ -9,10 +9,12 @@ and tested against ``F.unfold``; the drawings build on it:
   for stored outputs, slides and print);
 - :func:`conv_animation`: the same as a matplotlib animation (``.to_jshtml()`` works offline);
 - :func:`conv_explorer`: an ipywidgets panel with sliders for input size, kernel size,
-  padding, stride and dilation and the output position (needs a live kernel).
+  padding, stride and dilation and the output position, and a text readout of them
+  (:func:`explorer_summary`) (needs a live kernel).
 """
 from __future__ import annotations
 
+import html
 import textwrap
 
 from typing import Any
@@ -247,25 +249,67 @@ def conv_animation(in_size: Any = 5, kernel_size: Any = 3, padding: Any = 0, str
     return anim
 
 
+def explorer_summary(in_size: int, kernel_size: int, padding: int = 0, stride: int = 1, dilation: int = 1,
+                     position: Pair = (0, 0)) -> str:
+    """The explorer's text readout (HTML) for square settings: every slider's value, the
+    output-size formula with these numbers, which input rows/cols the window of output
+    ``position`` reads, and the fewest/most uses of an input pixel. A kernel that does not
+    fit gives the reason instead (no exception), as the explorer shows it."""
+    head = (f"input {in_size}x{in_size}, kernel {kernel_size}x{kernel_size}, padding {padding}, "
+            f"stride {stride}, dilation {dilation}")
+    try:
+        taps = conv_taps(in_size, kernel_size, padding, stride, dilation)
+    except ValueError as err:
+        return f"<b>{head}</b><br><span style='color:#b00020'>{html.escape(str(err))}</span>"
+    r, c = (min(max(int(v), 0), taps.shape[a] - 1) for a, v in enumerate(position))
+    rows, cols = taps[r, c, :, 0, 0], taps[r, c, 0, :, 1]
+    counts = usage_counts(in_size, kernel_size, padding, stride, dilation)
+    step = f" step {dilation}" if dilation > 1 else ""
+    lines = [
+        f"<b>{head}</b>",
+        f"H_out = W_out = {output_size_text(in_size, kernel_size, padding, stride, dilation)}",
+        f"output ({r}, {c}) of {taps.shape[0]}x{taps.shape[1]} reads input rows {rows[0]}..{rows[-1]}, "
+        f"cols {cols[0]}..{cols[-1]}{step}" + (f" (&lt; 0 or &ge; {in_size}: padding)" if padding else ""),
+        f"uses of an input pixel: fewest {counts.min()}, most {counts.max()} "
+        f"(corner {counts[0, 0]}, centre {counts[in_size // 2, in_size // 2]})",
+    ]
+    return "<br>".join(lines)
+
+
 def conv_explorer(in_size: int = 7, kernel_size: int = 3, padding: int = 0, stride: int = 1, dilation: int = 1) -> Any:
     """An ipywidgets panel: sliders for input size, kernel size, padding, stride, dilation and
-    the output position (row, col); redraws :func:`show_conv_step` on every change. Settings
-    whose kernel does not fit are reported instead of drawn. Needs a live Jupyter kernel."""
+    the output position (row, col), each with its value shown beside it, a text readout
+    (:func:`explorer_summary`: the output-size formula with these numbers, the window's rows
+    and cols, the usage counts) and below them :func:`show_conv_step`, redrawn on every
+    change. The figure sits under the controls, not beside them, so that it cannot cover the
+    sliders' values. Settings whose kernel does not fit are reported instead of drawn.
+    Needs a live Jupyter kernel. Returns a ``VBox([controls, readout, figure])``."""
     import ipywidgets as W
     from IPython.display import display
 
     _geometry(in_size, kernel_size, padding, stride, dilation)
-    style = {"description_width": "90px"}
+    style = {"description_width": "80px"}
+
+    def slider(value: int, lo: int, hi: int, label: str) -> Any:
+        return W.IntSlider(value, lo, hi, description=label, readout=True, readout_format="d",
+                           continuous_update=False, style=style, layout=W.Layout(width="330px"))
+
     sliders = {
-        "in_size": W.IntSlider(in_size, 3, 12, description="input size", style=style),
-        "kernel_size": W.IntSlider(kernel_size, 1, 7, description="kernel", style=style),
-        "padding": W.IntSlider(padding, 0, 3, description="padding", style=style),
-        "stride": W.IntSlider(stride, 1, 4, description="stride", style=style),
-        "dilation": W.IntSlider(dilation, 1, 3, description="dilation", style=style),
-        "row": W.IntSlider(0, 0, 10, description="output row", style=style),
-        "col": W.IntSlider(0, 0, 10, description="output col", style=style),
+        "in_size": slider(in_size, 3, 12, "input size"),
+        "kernel_size": slider(kernel_size, 1, 7, "kernel"),
+        "padding": slider(padding, 0, 3, "padding"),
+        "stride": slider(stride, 1, 4, "stride"),
+        "dilation": slider(dilation, 1, 3, "dilation"),
+        "row": slider(0, 0, 10, "output row"),
+        "col": slider(0, 0, 10, "output col"),
     }
-    out = W.Output()
+    names = list(sliders)
+    column = W.Layout(flex="0 0 auto", margin="0 24px 0 0")
+    controls = W.HBox([W.VBox([sliders[n] for n in names[:4]], layout=column),
+                       W.VBox([sliders[n] for n in names[4:]], layout=column)],
+                      layout=W.Layout(flex_flow="row wrap"))
+    readout = W.HTML(layout=W.Layout(width="100%", margin="4px 0 6px 8px"))
+    out = W.Output(layout=W.Layout(width="100%"))
     busy = [False]        # setting the row/col sliders' max inside redraw must not redraw again
 
     def redraw(_: Any = None) -> None:
@@ -279,20 +323,25 @@ def conv_explorer(in_size: int = 7, kernel_size: int = 3, padding: int = 0, stri
 
     def _redraw() -> None:
         v = {name: sl.value for name, sl in sliders.items()}
+        geom = (v["in_size"], v["kernel_size"], v["padding"], v["stride"], v["dilation"])
         out.clear_output(wait=True)
+        try:
+            taps = conv_taps(*geom)
+        except ValueError:
+            readout.value = f"<div style='font-family:monospace;line-height:1.5'>{explorer_summary(*geom)}</div>"
+            return
+        sliders["row"].max, sliders["col"].max = taps.shape[0] - 1, taps.shape[1] - 1
+        pos = (sliders["row"].value, sliders["col"].value)
+        readout.value = f"<div style='font-family:monospace;line-height:1.5'>{explorer_summary(*geom, pos)}</div>"
         with out:
-            try:
-                taps = conv_taps(v["in_size"], v["kernel_size"], v["padding"], v["stride"], v["dilation"])
-            except ValueError as err:
-                print(err)
-                return
-            sliders["row"].max, sliders["col"].max = taps.shape[0] - 1, taps.shape[1] - 1
-            fig = show_conv_step(v["in_size"], v["kernel_size"], v["padding"], v["stride"], v["dilation"],
-                                 (sliders["row"].value, sliders["col"].value))
+            fig = show_conv_step(*geom, pos)
             display(fig)
             plt.close(fig)
 
     for sl in sliders.values():
         sl.observe(redraw, names="value")
     redraw()
-    return W.HBox([W.VBox(list(sliders.values())), out])
+    panel = W.VBox([controls, readout, out])
+    panel.sliders = sliders              # for tests and for a learner who wants to set them from code
+    panel.readout = readout
+    return panel

@@ -14,10 +14,16 @@ from cnnlib.checks.convolution import (
     CONV_MAPS,
     CONV_OUT_SHAPE,
     CONV_WEIGHT_SHAPE,
+    STACK_INPUT,
+    STACK_K1,
+    STACK_K2,
+    STACK_KERNEL,
+    STACK_OUT,
     _dx_with,
     check_conv2d_backward,
     check_conv_answers,
     check_correlate2d_strided,
+    check_stacked_kernel,
     numerical_gradient,
     relative_error,
 )
@@ -150,6 +156,59 @@ def test_conv_wrong_answers(answers, hint):
         check_conv_answers(*answers)
 
 
+# ------------------------------------------------------------------ exercise 3: two stacked kernels
+
+def test_stacked_constants_match_pytorch():
+    """Two stacked bias-free correlations equal one F.conv2d with the full TRUE convolution
+    K1 * K2 (cnnlib.ops.convolve2d, itself tested against scipy): its shape and the output's."""
+    from cnnlib.ops.signal import convolve2d, correlate2d
+    g = torch.Generator().manual_seed(3)
+    x = torch.randn(1, 1, *STACK_INPUT, generator=g, dtype=torch.float64)
+    k1 = torch.randn(*STACK_K1, generator=g, dtype=torch.float64)
+    k2 = torch.randn(*STACK_K2, generator=g, dtype=torch.float64)
+    z = F.conv2d(F.conv2d(x, k1[None, None]), k2[None, None])
+    k = torch.from_numpy(convolve2d(k1.numpy(), k2.numpy(), "full").copy())
+    assert tuple(k.shape) == STACK_KERNEL == (7, 5) and tuple(z.shape[2:]) == STACK_OUT == (12, 21)
+    assert torch.allclose(z, F.conv2d(x, k[None, None]))
+    wrong = torch.from_numpy(correlate2d(k1.numpy(), k2.numpy(), "full").copy())
+    assert not torch.allclose(z, F.conv2d(x, wrong[None, None]))
+
+
+def test_stacked_right_answers_pass(capsys):
+    check_stacked_kernel((7, 5), (12, 21))
+    check_stacked_kernel(torch.Size([7, 5]), [12.0, 21.0])
+    assert capsys.readouterr().out.count("all checks passed") == 2
+
+
+Z = (12, 21)
+
+
+@pytest.mark.parametrize("answers, hint", [
+    ((..., Z), "kernel_shape is not implemented"),
+    (((7, 5), ...), "z_shape is not implemented"),
+    (((7, 5, 1), Z), "two numbers"),
+    (((8, 6), Z), "one too many per axis"),
+    (((15, 8), Z), "do not multiply"),
+    (((5, 4), Z), "larger than either"),
+    (((5, 7), Z), "swapped"),
+    (((6, 6), Z), "not square"),
+    (((5, 5), Z), "not square"),                      # the lesson's two 3x3 kernels
+    (((9, 4), Z), "follow one output"),
+    (("7x5", Z), "tuple of sizes"),
+    (((7, 5), (1, 1, 12, 21)), "spatial shape \(H, W\) only"),
+    (((7, 5), (12,)), "two numbers"),
+    (((7, 5), (14, 24)), "first layer only"),
+    (((7, 5), (16, 22)), "second kernel alone"),
+    (((7, 5), (10, 19)), "missing \(twice\)"),
+    (((7, 5), (11, 20)), "one position short"),
+    (((7, 5), (21, 12)), "swapped"),
+    (((7, 5), (3, 3)), "once per layer"),
+])
+def test_stacked_wrong_answers(answers, hint):
+    with pytest.raises(CheckFailed, match=hint):
+        check_stacked_kernel(*answers)
+
+
 # ------------------------------------------------------------------ exercise 4: conv backward
 
 def backward_right(dout, x, w):
@@ -262,11 +321,19 @@ LEAK_CASES = [
     (check_conv2d_backward, (_with(0, lambda d, x, w, dx: dx + 1),), {}, ["dout[n, f, i, j] * w", "dx[n, :, i + u"]),
     (check_conv2d_backward, (_with(2, lambda d, x, w, db: db + 1),), {}, ["db[f] = sum", "sum of dout"]),
     (check_correlate2d_strided, (lambda im, k, s: _loop(im, k, s) + 1,), {}, ["image[i*stride", "* kernel)"]),
+    (check_stacked_kernel, ((8, 6), Z), {}, ["(7, 5)", "7x5", "k1 + k2 - 1", "(12, 21)"]),
+    (check_stacked_kernel, ((6, 6), Z), {}, ["(7, 5)", "7x5", "(12, 21)"]),
+    (check_stacked_kernel, ((5, 5), Z), {}, ["(7, 5)", "7x5", "(12, 21)"]),
+    (check_stacked_kernel, ((15, 8), Z), {}, ["(7, 5)", "7x5", "(12, 21)"]),
+    (check_stacked_kernel, ((7, 5), (14, 24)), {}, ["(12, 21)", "12x21", "12", "21"]),
+    (check_stacked_kernel, ((7, 5), (10, 19)), {}, ["(12, 21)", "12", "21"]),
+    (check_stacked_kernel, ((7, 5), (21, 12)), {}, ["(12, 21)"]),
 ]
 
 # Compute exercises: the values of their answers, which no cell above the exercise may show.
 EXERCISE_ANSWERS = {
-    "02_convolution.ipynb": {"ex2-answer": ["(8, 6, 15, 14)", "(6, 3, 5, 3)"]},
+    "02_convolution.ipynb": {"ex2-answer": ["(8, 6, 15, 14)", "(6, 3, 5, 3)"],
+                             "ex3-size-answer": ["(7, 5)", "7x5", "7 x 5", "(12, 21)", "12x21"]},
 }
 
 

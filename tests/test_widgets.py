@@ -114,10 +114,23 @@ def test_drawings():
     assert "<img" in html and html.count("frames[") >= 4
 
 
+def _sliders(panel):
+    """The panel's sliders by description, found by walking its boxes (as a browser lays them out)."""
+    import ipywidgets as W
+    found, todo = {}, [panel]
+    while todo:
+        w = todo.pop()
+        if isinstance(w, W.IntSlider):
+            found[w.description] = w
+        todo.extend(getattr(w, "children", ()))
+    assert set(found) == {"input size", "kernel", "padding", "stride", "dilation", "output row", "output col"}
+    return found
+
+
 def test_explorer_builds_and_redraws():
     pytest.importorskip("ipywidgets")
     panel = widgets.conv_explorer(6, 3)
-    sliders = {s.description: s for s in panel.children[0].children}
+    sliders = _sliders(panel)
     sliders["stride"].value = 2
     assert sliders["output row"].max == 1                          # floor((6 - 3) / 2) + 1 = 2 rows
     sliders["kernel"].value = 7                                    # does not fit: no error raised
@@ -129,8 +142,44 @@ def test_explorer_draws_once_per_change(monkeypatch):
     real = widgets.show_conv_step
     monkeypatch.setattr(widgets, "show_conv_step", lambda *a, **k: calls.append(a) or real(*a, **k))
     panel = widgets.conv_explorer(8, 3)
-    sliders = {s.description: s for s in panel.children[0].children}
+    sliders = _sliders(panel)
     sliders["output row"].value = 5
     calls.clear()
     sliders["stride"].value = 3                                    # shrinks the output: row clamped, drawn once
     assert len(calls) == 1 and calls[0][5] == (1, 0)
+
+
+def test_explorer_summary_text():
+    text = widgets.explorer_summary(7, 3, padding=1, stride=2, dilation=2, position=(1, 2))
+    assert "input 7x7, kernel 3x3, padding 1, stride 2, dilation 2" in text
+    assert widgets.output_size_text(7, 3, 1, 2, 2) in text
+    taps = widgets.conv_taps(7, 3, 1, 2, 2)[1, 2]                      # rows 1, 3, 5; cols 3, 5, 7 (7: padding)
+    assert f"rows {taps[0, 0, 0]}..{taps[-1, 0, 0]}, cols {taps[0, 0, 1]}..{taps[0, -1, 1]} step 2" in text
+    counts = widgets.usage_counts(7, 3, 1, 2, 2)
+    assert f"fewest {counts.min()}, most {counts.max()}" in text and "padding)" in text
+    bad = widgets.explorer_summary(3, 7)                                # does not fit: the reason, no exception
+    assert "in_size too small" in bad and "floor" not in bad
+
+
+def test_explorer_readouts_visible_and_updated():
+    """The browser bug: the figure sat beside the sliders and covered their values. Now every
+    slider shows its value, the controls sit above the figure (a VBox, figure last), and the
+    text readout follows the sliders with the learner's numbers."""
+    W = pytest.importorskip("ipywidgets")
+    panel = widgets.conv_explorer(5, 3)
+    assert isinstance(panel, W.VBox) and isinstance(panel.children[-1], W.Output)
+    sliders = _sliders(panel)
+    for s in sliders.values():
+        assert s.readout and s.readout_format == "d"
+        assert s.style.description_width and s.layout.width                 # label and value get room
+    assert panel.sliders["stride"] is sliders["stride"]
+    assert "floor(2 / 1) + 1 = 3" in panel.readout.value
+    sliders["stride"].value = 2
+    assert "stride 2" in panel.readout.value and "floor(2 / 2) + 1 = 2" in panel.readout.value
+    sliders["padding"].value = 1
+    sliders["output col"].value = 2
+    assert widgets.output_size_text(5, 3, 1, 2) in panel.readout.value
+    assert "output (0, 2) of 3x3 reads input rows -1..1, cols 3..5" in panel.readout.value
+    sliders["padding"].value = 0
+    sliders["kernel"].value = 7                                        # span 7 > 5: the readout says why
+    assert "in_size too small" in panel.readout.value and "floor" not in panel.readout.value

@@ -6,7 +6,8 @@ The reference answers come from :mod:`cnnlib.ops` and PyTorch; a wrong answer is
 with the typical mistakes (a flipped kernel, i.e. true convolution; the stride ignored;
 the ``+ 1`` of the output size forgotten or the size rounded up; windows that move by 1
 instead of by the stride; in_channels taken for the number of filters; one feature map
-per input channel; the weight axes in the wrong order) to say which one it looks like.
+per input channel; the weight axes in the wrong order; for two stacked kernels, the sizes
+added without the overlap, multiplied, or taken as square) to say which one it looks like.
 """
 from __future__ import annotations
 
@@ -190,6 +191,69 @@ def check_conv_answers(out_shape: Any, num_feature_maps: Any, weight_shape: Any)
             hint = "nn.Conv2d.weight has shape (out_channels, in_channels / groups, kH, kW)"
         raise CheckFailed(f"weight_shape is {got_w}, which is not right: {hint}")
     passed("out_shape, num_feature_maps and weight_shape")
+
+
+# --------------------------------------------------------------------------- exercise 3
+# Two bias-free one-channel correlations, F.conv2d(x, K1) then F.conv2d(., K2), on a
+# (1, 1, 18, 25) input, with non-square K1 (5, 2) and K2 (3, 4): the single kernel K they
+# amount to, and the spatial shape of the result.
+
+STACK_INPUT = (18, 25)
+STACK_K1 = (5, 2)
+STACK_K2 = (3, 4)
+STACK_KERNEL = tuple(a + b - 1 for a, b in zip(STACK_K1, STACK_K2))
+STACK_OUT = tuple(n - k + 1 for n, k in zip(STACK_INPUT, STACK_KERNEL))
+
+
+def check_stacked_kernel(kernel_shape: Any, z_shape: Any) -> None:
+    """The shape ``(kH, kW)`` of the one kernel that ``F.conv2d(F.conv2d(x, K1), K2)`` equals,
+    K1 of shape (5, 2), K2 of shape (3, 4), and the spatial shape ``(H, W)`` of the result
+    on an input of spatial shape (18, 25)."""
+    for name, value in (("kernel_shape", kernel_shape), ("z_shape", z_shape)):
+        if value is None or value is ...:
+            raise _stub(name)
+    got = _shape(kernel_shape, "kernel_shape")
+    if got != STACK_KERNEL:
+        k1, k2 = STACK_K1, STACK_K2
+        if len(got) != 2:
+            hint = "give the kernel's (kH, kW): two numbers"
+        elif got == tuple(a + b for a, b in zip(k1, k2)):
+            hint = ("one too many per axis: the first tap of K2 reads a y whose rows K1 already "
+                    "covers; count the rows of x that one output of z reaches back to")
+        elif got == tuple(a * b for a, b in zip(k1, k2)):
+            hint = "the sizes do not multiply: each extra tap of K2 moves the window by one pixel"
+        elif got == tuple(max(a, b) for a, b in zip(k1, k2)):
+            hint = "the combined kernel is larger than either: K2 reads a patch of outputs of K1"
+        elif got[::-1] == STACK_KERNEL:
+            hint = "height and width are swapped: (5, 2) means 5 rows, 2 columns"
+        elif got[0] == got[1]:
+            hint = ("the kernels are not square: work out the rows from the two heights and the "
+                    "columns from the two widths, each axis on its own")
+        else:
+            hint = ("follow one output of the second layer back: which rows of y does it read, "
+                    "and which rows of x do those read?")
+        raise CheckFailed(f"kernel_shape is {got}, which is not right: {hint}")
+    out = _shape(z_shape, "z_shape")
+    if out != STACK_OUT:
+        n = STACK_INPUT
+        if len(out) == 4 and out[2:] == STACK_OUT:
+            hint = "give the spatial shape (H, W) only, without the batch and channel axes"
+        elif len(out) != 2:
+            hint = "give the spatial shape (H, W): two numbers"
+        elif out == tuple(a - k + 1 for a, k in zip(n, STACK_K1)):
+            hint = "that is after the first layer only: the second one shrinks it again"
+        elif out == tuple(a - k + 1 for a, k in zip(n, STACK_K2)):
+            hint = "that is after the second kernel alone: the first layer shrinks the input first"
+        elif out == tuple(a - b - c for a, b, c in zip(n, STACK_K1, STACK_K2)):
+            hint = "each valid layer keeps n - k + 1 positions: the + 1 is missing (twice)"
+        elif out == tuple(a - k for a, k in zip(n, STACK_KERNEL)):
+            hint = "one position short per axis: a valid correlation keeps n - k + 1"
+        elif out[::-1] == STACK_OUT:
+            hint = "height and width are swapped: the input has 18 rows and 25 columns"
+        else:
+            hint = "apply the valid output size n - k + 1 once per layer (or once with your kernel_shape)"
+        raise CheckFailed(f"z_shape is {out}, which is not right: {hint}")
+    passed("kernel_shape and z_shape")
 
 
 # --------------------------------------------------------------------------- exercise 4
