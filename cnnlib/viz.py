@@ -68,7 +68,7 @@ def show_images(
             img = imgs[i]
             ax.imshow(np.clip(img, 0, 1) if img.ndim == 3 else img, cmap=None if img.ndim == 3 else cmap)
             if titles is not None:
-                ax.set_title(str(titles[i]), fontsize=9)
+                ax.set_title(str(titles[i]), fontsize=10)
     if suptitle:
         fig.suptitle(suptitle)
     fig.tight_layout()
@@ -83,21 +83,30 @@ _CB_WIDTH_IN = 0.95          # inches kept free at the right of a grid for its c
 
 def _cell_text(v: float) -> str:
     """A kernel value as written into its cell: whole numbers as ints ("-1", "5"), others
-    with two significant digits ("0.11" for the 1/9 blur, "-0.35")."""
+    rounded to two decimals ("0.11" for the 1/9 blur, "-0.35"; "0.00" for |v| < 0.005), so
+    that every cell of a figure holds a text of about the same length."""
     if abs(v - round(v)) < 1e-6 * max(1.0, abs(v)):
         return f"{round(v):d}"
-    return f"{v:.2g}"
+    text = f"{v:.2f}"
+    return "0.00" if text == "-0.00" else text
 
 
-def _annotate(ax: plt.Axes, k: np.ndarray, lo: float, hi: float, cell_inches: float) -> bool:
-    """Write each value of the small 2-D array ``k`` into its cell (white on dark cells).
-
-    Returns False (and writes nothing) if the cells are too small for text of at least 5 pt.
-    """
+def _cell_texts(k: np.ndarray) -> list[str]:
     texts = [_cell_text(float(v)) for v in k.flat]
     if max(len(t) for t in texts) > 4:                      # "-0.35" -> "-.35" where room is short
         texts = [t.replace("0.", ".", 1) if t.lstrip("-").startswith("0.") else t for t in texts]
-    longest = max(len(t) for t in texts)
+    return texts
+
+
+def _annotate(ax: plt.Axes, k: np.ndarray, lo: float, hi: float, cell_inches: float, longest: int | None = None) -> bool:
+    """Write each value of the small 2-D array ``k`` into its cell (white on dark cells), in
+    the largest font (up to 10 pt) in which a text of ``longest`` characters (default: the
+    longest of ``k``) fits a cell; pass the longest over a whole figure so all panels match.
+
+    Returns False (and writes nothing) if the cells are too small for text of at least 5 pt.
+    """
+    texts = _cell_texts(k)
+    longest = max(len(t) for t in texts) if longest is None else longest
     fontsize = min(10.0, cell_inches * 72 / (0.62 * longest + 0.3))
     if fontsize < 5:
         return False
@@ -198,10 +207,12 @@ def show_kernels(
     m_all = float(np.abs(w).max()) or 1.0
     colorbar = colorbar and shared
     title_room = 0.3 if titles is not None else 0.0
-    fig, axes = plt.subplots(rows, cols, figsize=(size * cols + (_CB_WIDTH_IN if colorbar and titles is not None else 0),
-                                                  (size + title_room) * rows + (0.3 if title and titles is not None else 0)),
+    # room for the colorbar at the right and the figure title above, so that neither squeezes the panels
+    fig, axes = plt.subplots(rows, cols, figsize=(size * cols + (_CB_WIDTH_IN if colorbar else 0),
+                                                  (size + title_room) * rows + (0.4 if title else 0)),
                              squeeze=False)
     shown, im = [], None
+    longest = max(len(t) for k in flat for t in _cell_texts(k)) if annotate else None
     for i, ax in enumerate(axes.flat):
         ax.set_xticks([])
         ax.set_yticks([])
@@ -215,9 +226,9 @@ def show_kernels(
         else:
             im = ax.imshow(k, cmap=SIGNED_CMAP, vmin=-m, vmax=m)
             if annotate:
-                _annotate(ax, k, -m, m, size / max(k_h, k_w) * 0.8)
+                _annotate(ax, k, -m, m, size / max(k_h, k_w) * 0.8, longest)
         if titles is not None:
-            ax.set_title(str(titles[i]), fontsize=9)
+            ax.set_title(str(titles[i]), fontsize=10)
         shown.append(ax)
     if title:
         fig.suptitle(title)
@@ -292,7 +303,7 @@ def show_feature_maps(
         if i < len(m):
             lo, hi = lim if lim is not None else scale(m[i])
             im = ax.imshow(m[i], cmap=cmap, vmin=lo, vmax=hi)
-            ax.set_title(str(titles[i]) if titles is not None else f"ch {i}", fontsize=8 if titles is None else 10)
+            ax.set_title(str(titles[i]) if titles is not None else f"ch {i}", fontsize=10)
             shown.append(ax)
     if title:
         fig.suptitle(title)
@@ -357,7 +368,7 @@ def plot_history(*histories: History, labels: Sequence[str] | None = None, metri
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_xlim(0, longest + 0.2)
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
+        ax.legend(fontsize=10)
     fig.tight_layout()
     return fig
 
@@ -372,15 +383,15 @@ def plot_confusion_matrix(matrix: ArrayLike, class_names: Sequence[str] | None =
         raise ValueError(f"matrix must be square (K, K), got shape {m.shape}")
     k = len(m)
     names = list(class_names) if class_names is not None else [str(i) for i in range(k)]
-    fig, ax = plt.subplots(figsize=(0.55 * k + 2, 0.55 * k + 1.5))
+    fig, ax = plt.subplots(figsize=(0.65 * k + 2, 0.65 * k + 1.5))
     ax.imshow(np.log1p(m), cmap="Blues")
     for i in range(k):
         for j in range(k):
             if m[i, j]:
-                ax.text(j, i, int(m[i, j]), ha="center", va="center", fontsize=7,
+                ax.text(j, i, int(m[i, j]), ha="center", va="center", fontsize=10,
                         color="white" if i == j else "black")
-    ax.set_xticks(range(k), names, rotation=45, ha="right", fontsize=8)
-    ax.set_yticks(range(k), names, fontsize=8)
+    ax.set_xticks(range(k), names, rotation=45, ha="right", fontsize=10)
+    ax.set_yticks(range(k), names, fontsize=10)
     ax.set(xlabel="predicted", ylabel="true", title=title)
     fig.tight_layout()
     return fig
@@ -428,9 +439,9 @@ def plot_frequency_response(
         top.set_title(name, fontsize=10)
         top.axis("off")
         im = bottom.imshow(resp[name], cmap="magma", vmin=lo, vmax=hi, extent=(-0.5, 0.5, -0.5, 0.5))
-        bottom.set_xlabel("$f_x$ (cycles/pixel)", fontsize=8)
-        bottom.tick_params(labelsize=7)
-    axes[1, 0].set_ylabel("$f_y$ (cycles/pixel)", fontsize=8)
+        bottom.set_xlabel("$f_x$ (cycles/pixel)", fontsize=10)
+        bottom.tick_params(labelsize=10)
+    axes[1, 0].set_ylabel("$f_y$ (cycles/pixel)", fontsize=10)
     _layout(fig, True)
     _grid_colorbar(fig, list(axes[1]), im, label)
     return fig
@@ -443,6 +454,7 @@ def show_map_rows(
     size: float = 1.0,
     suptitle: str | None = None,
     gray: Sequence[str] = ("image", "input"),
+    colorbar_labels: Mapping[str, str] | None = None,
 ) -> plt.Figure:
     """Rows of maps of the same N images, one row per entry of ``rows``, each with a colorbar.
 
@@ -452,6 +464,7 @@ def show_map_rows(
     ``"viridis"`` on [0, max]; a row named in ``gray`` whose values lie in [0, 1] (images)
     is drawn in gray on [0, 1]. Every row shares ONE scale
     across its N panels, so the panels of a row compare. Figure: ``size`` inches per panel.
+    ``colorbar_labels``: {row name: what its colorbar measures}, e.g. {"saliency": "|gradient|"}.
     """
     if not isinstance(rows, Mapping):
         raise TypeError(f"rows must be a dict {{name: (N, H, W) maps}}, got {type(rows).__name__}")
@@ -476,6 +489,11 @@ def show_map_rows(
         raise ValueError(f"a row cannot be both signed and gray: {sorted(both)}")
     if titles is not None and len(titles) != n:
         raise ValueError(f"titles must have one entry per column ({n}), got {len(titles)}")
+    colorbar_labels = {} if colorbar_labels is None else colorbar_labels
+    if not isinstance(colorbar_labels, Mapping) or not all(isinstance(v, str) for v in colorbar_labels.values()):
+        raise TypeError(f"colorbar_labels must be a dict {{row name: label str}}, got {colorbar_labels!r}")
+    if set(colorbar_labels) - set(arrays):
+        raise ValueError(f"colorbar_labels names rows that do not exist: {sorted(set(colorbar_labels) - set(arrays))}")
     fig, axes = plt.subplots(len(arrays), n, figsize=(size * n + 1.2, size * len(arrays) + (0.5 if suptitle else 0.1)),
                              squeeze=False)
     for r, (name, a) in enumerate(arrays.items()):
@@ -492,10 +510,44 @@ def show_map_rows(
             ax.set_xticks([])
             ax.set_yticks([])
             if r == 0 and titles is not None:
-                ax.set_title(str(titles[c]), fontsize=8)
-        axes[r, 0].set_ylabel(name, rotation=0, ha="right", va="center", fontsize=9)
+                ax.set_title(str(titles[c]), fontsize=10)
+        axes[r, 0].set_ylabel(name, rotation=0, ha="right", va="center", fontsize=10)
         cb = fig.colorbar(im, ax=list(axes[r]), fraction=0.02, pad=0.01)
-        cb.ax.tick_params(labelsize=7)
+        cb.ax.tick_params(labelsize=10)
+        if name in colorbar_labels:
+            cb.set_label(colorbar_labels[name], fontsize=10)
     if suptitle:
         fig.suptitle(suptitle, fontsize=10, y=1.0 + 0.3 / fig.get_figheight())   # above the column titles
+    return fig
+
+
+def legible(fig: plt.Figure, min_size: float = 10.0, colorbar_labels: Sequence[str] = ()) -> plt.Figure:
+    """Raise every text of ``fig`` (titles, labels, tick labels, legends, annotations) to at
+    least ``min_size`` points, so that a figure shown on a 1280x720 slide stays readable, and
+    label its colorbars in the order they were made with ``colorbar_labels``. Returns ``fig``.
+    Texts already larger keep their size."""
+    from matplotlib.text import Text
+
+    if not isinstance(fig, plt.Figure):
+        raise TypeError(f"fig must be a matplotlib Figure, got {type(fig).__name__}")
+    if isinstance(min_size, bool) or not isinstance(min_size, (int, float)) or min_size <= 0:
+        raise ValueError(f"min_size must be a positive number of points, got {min_size!r}")
+    if isinstance(colorbar_labels, str) or not all(isinstance(c, str) for c in colorbar_labels):
+        raise TypeError(f"colorbar_labels must be a sequence of str, got {colorbar_labels!r}")
+    every_axes = [a for ax in fig.axes for a in (ax, *ax.child_axes)]
+    colorbars = [ax for ax in every_axes if ax.get_label() in ("<colorbar>", "colorbar")]
+    if len(colorbar_labels) > len(colorbars):
+        raise ValueError(f"colorbar_labels has {len(colorbar_labels)} labels, the figure {len(colorbars)} colorbars")
+    for ax, label in zip(colorbars, colorbar_labels):
+        ax.set_ylabel(label, fontsize=min_size)
+    for ax in every_axes:
+        for axis in (ax.xaxis, ax.yaxis):
+            for tick in axis.get_major_ticks() + axis.get_minor_ticks():
+                size = tick.label1.get_fontsize()
+                if size < min_size:
+                    axis.set_tick_params(labelsize=min_size)
+                    break
+    for text in fig.findobj(Text):
+        if text.get_fontsize() < min_size:
+            text.set_fontsize(min_size)
     return fig

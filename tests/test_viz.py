@@ -177,10 +177,10 @@ def test_show_kernels_rgb_filters_as_colour_images():
 
 
 def test_show_kernels_keeps_the_figure_sizes_other_notebooks_store():
-    # 05 stores <Figure size 880x110 with 8 Axes> and <Figure size 780x130 with 6 Axes>
-    assert repr(viz.show_kernels(torch.randn(8, 1, 5, 5), ncols=8, size=1.1, title="t")) == \
-        "<Figure size 880x110 with 8 Axes>"
-    assert repr(viz.show_kernels(torch.randn(6, 1, 5, 5), ncols=6, size=1.3, title="t")) == \
+    # the panels keep size x size inches: the colorbar and the figure title get room of their own
+    assert repr(viz.show_kernels(torch.randn(8, 1, 5, 5), ncols=4, size=2.2, title="t")) == \
+        f"<Figure size {int(100 * (4 * 2.2 + 0.95))}x{int(100 * (2 * 2.2 + 0.4))} with 8 Axes>"
+    assert repr(viz.show_kernels(torch.randn(6, 1, 5, 5), ncols=6, size=1.3, colorbar=False)) == \
         "<Figure size 780x130 with 6 Axes>"
     assert repr(viz.show_feature_maps(torch.randn(6, 24, 24), ncols=6, title="t")) == \
         "<Figure size 840x180 with 6 Axes>"
@@ -246,3 +246,70 @@ def test_plot_history_draws_every_batch_and_whole_epoch_ticks():
     plt.close(fig)
     with pytest.raises(TypeError, match=r"histories\[0\]"):
         plot_history({"train_loss": [1.0]})
+
+
+def _text_sizes(fig):
+    from matplotlib.text import Text
+
+    return [t.get_fontsize() for t in fig.findobj(Text) if t.get_text()]
+
+
+def test_every_helper_draws_text_of_at_least_10_points():
+    rng = np.random.default_rng(0)
+    h = History()
+    h.train_loss, h.train_metric, h.val_loss, h.val_metric = [1.0, 0.5], [0.5, 0.8], [0.9, 0.6], [0.6, 0.7]
+    figs = [viz.show_images(torch.rand(4, 1, 8, 8), titles=list("abcd")),
+            viz.show_kernels(torch.randn(3, 1, 3, 3), size=2.4, titles=list("abc"), title="kernels"),
+            viz.show_feature_maps(torch.randn(4, 6, 6)),
+            viz.plot_history(h, labels=["run"]),
+            viz.plot_confusion_matrix(rng.integers(0, 1000, (10, 10))),
+            viz.show_map_rows({"image": rng.random((3, 8, 8)), "grad": rng.standard_normal((3, 8, 8))},
+                              signed=["grad"], titles=list("xyz"), colorbar_labels={"grad": "gradient"})]
+    for fig in figs:
+        sizes = _text_sizes(fig)
+        assert sizes and min(sizes) >= 10, (fig, min(sizes))
+    cbars = [ax for ax in figs[-1].axes if ax.get_label() == "<colorbar>"]
+    assert [ax.get_ylabel() for ax in cbars] == ["", "gradient"]
+
+
+def test_legible_raises_small_text_and_labels_colorbars_in_order():
+    fig, (a, b) = plt.subplots(1, 2)
+    im = a.imshow(np.eye(3))
+    fig.colorbar(im, ax=a)
+    fig.colorbar(b.imshow(-np.eye(3), cmap="bwr"), ax=b)
+    a.set_title("small", fontsize=6)
+    b.set_title("big", fontsize=14)
+    a.tick_params(labelsize=5)
+    a.legend(handles=a.plot([0, 1], label="line"), fontsize=7)
+    assert min(_text_sizes(fig)) < 10
+    assert viz.legible(fig, colorbar_labels=["first", "second"]) is fig
+    assert min(_text_sizes(fig)) >= 10
+    assert b.title.get_fontsize() == 14                      # larger text keeps its size
+    cbars = [ax for ax in fig.axes if ax.get_label() == "<colorbar>"]
+    assert [ax.get_ylabel() for ax in cbars] == ["first", "second"]
+    # a grid colorbar of show_kernels lives in a child axes: found too
+    k = viz.show_kernels(torch.randn(2, 1, 3, 3))
+    viz.legible(k, colorbar_labels=["weight"])
+    child = [c for ax in k.axes for c in ax.child_axes if c.get_label() == "colorbar"]
+    assert [c.get_ylabel() for c in child] == ["weight"]
+
+
+@pytest.mark.parametrize("kwargs, err, match", [
+    ({"min_size": 0}, ValueError, "min_size must be a positive"),
+    ({"min_size": True}, ValueError, "min_size"),
+    ({"colorbar_labels": "weight"}, TypeError, "colorbar_labels must be a sequence of str"),
+    ({"colorbar_labels": ["a", "b"]}, ValueError, "2 labels, the figure 1 colorbars"),
+])
+def test_legible_bad_input(kwargs, err, match):
+    fig, ax = plt.subplots()
+    fig.colorbar(ax.imshow(np.eye(2)), ax=ax)
+    with pytest.raises(err, match=match):
+        viz.legible(fig, **kwargs)
+
+
+def test_show_map_rows_colorbar_labels_bad_input():
+    rows = {"image": np.zeros((2, 4, 4))}
+    with pytest.raises(ValueError, match="colorbar_labels names rows that do not exist"):
+        viz.show_map_rows(rows, colorbar_labels={"saliency": "x"})
+    with pytest.raises(TypeError, match="colorbar_labels must be a dict"):
+        viz.show_map_rows(rows, colorbar_labels={"image": 3})
