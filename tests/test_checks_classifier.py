@@ -112,6 +112,21 @@ def test_lenet_params_constants_match_pytorch():
     assert (count_params(m.features.conv2), count_params(m.classifier.fc1)) == (5020, 38520)
 
 
+def test_lenet_params_explanation_matches_pytorch(capsys):
+    # the "why" line printed on success: without padding fc1 loses more than a third of its
+    # weights against the same LeNet with padding=2, and conv2 keeps its count
+    from cnnlib.models.lenet import LeNet
+    from cnnlib.shapes import count_params
+
+    padded, unpadded = LeNet(channels=(10, 20), padding=2), LeNet(channels=(10, 20), padding=0)
+    w_padded, w_unpadded = padded.classifier.fc1.weight.numel(), unpadded.classifier.fc1.weight.numel()
+    assert 1 / 3 < 1 - w_unpadded / w_padded < 1 / 2
+    assert count_params(padded.features.conv2) == count_params(unpadded.features.conv2)
+    check_lenet_params(5020, 38520)
+    out = capsys.readouterr().out
+    assert "more than a third of its weights" in out and "conv2 stayed the same" in out
+
+
 def test_lenet_params_right_answer(capsys):
     check_lenet_params(10 * 20 * 5 * 5 + 20, 320 * 120 + 120)
     check_lenet_params(5020.0, torch.tensor(38520))
