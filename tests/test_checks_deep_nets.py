@@ -354,3 +354,132 @@ def test_wrong_answers_never_show_the_right_value(check, args, kwargs, forbidden
     shown = str(err.value) + capsys.readouterr().out
     for value in forbidden:
         assert value not in shown, (value, shown)
+
+
+# ------------------------------------------------- 10: pre-activation residual block
+from cnnlib.checks.deep_nets import _PreActReference, check_preact_block  # noqa: E402
+
+
+class PreAct(nn.Module):
+    """The right answer (shortcut on x); the class attributes switch on typical mistakes."""
+    mistake = None
+
+    def __init__(self, cin, cout, stride=1):
+        super().__init__()
+        if self.mistake == "stub_init":
+            raise NotImplementedError()
+        self.bn1 = nn.BatchNorm2d(cout if self.mistake == "bn1_out" else cin)
+        self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=self.mistake == "bias")
+        self.bn2 = nn.BatchNorm2d(cout)
+        self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
+        needs = stride != 1 or cin != cout
+        if self.mistake == "no_projection" or not needs:
+            self.shortcut = nn.Identity()
+        elif self.mistake == "projection_bn":
+            self.shortcut = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
+        else:
+            self.shortcut = nn.Conv2d(cin, cout, 1, 1 if self.mistake == "sc_stride" else stride, bias=False)
+        if self.mistake == "extra":
+            self.scale = nn.Parameter(torch.ones(1))
+        if self.mistake == "stub_shortcut":
+            del self.shortcut
+            self.shortcut = ...
+
+    def forward(self, x):
+        m = self.mistake
+        if m == "stub":
+            raise NotImplementedError()
+        a = F.relu(self.bn1(x))
+        if m == "relu_bn":
+            a = self.bn1(F.relu(x))
+            out = self.conv2(self.bn2(F.relu(self.conv1(a))))
+        elif m == "post_activation":
+            out = F.relu(self.bn2(self.conv2(F.relu(self.bn1(self.conv1(x))))))
+        else:
+            out = self.conv2(F.relu(self.bn2(self.conv1(a))))
+        if m == "no_shortcut":
+            return out
+        projects = not isinstance(self.shortcut, nn.Identity)
+        s = self.shortcut(a if m == "preact_shortcut" and projects else x)   # the authors' code: both accepted
+        if m == "relu_after_add":
+            return F.relu(out + s)
+        if m == "tuple":
+            return out + s, s
+        return out + s
+
+
+def preact(mistake):
+    return type("P", (PreAct,), {"mistake": mistake})
+
+
+def test_preact_reference_matches_a_functional_composition():
+    torch.manual_seed(0)
+    for cin, cout, stride in [(3, 3, 1), (3, 5, 2)]:
+        ref = _PreActReference(cin, cout, stride).eval()
+        for bn in (ref.bn1, ref.bn2):
+            bn.running_mean.normal_()
+            bn.running_var.uniform_(0.5, 2)
+        x = torch.randn(2, cin, 6, 6)
+
+        def bn(t, m):
+            return F.batch_norm(t, m.running_mean, m.running_var, m.weight, m.bias, False, 0.0, m.eps)
+
+        f = F.conv2d(F.relu(bn(F.conv2d(F.relu(bn(x, ref.bn1)), ref.conv1.weight, stride=stride, padding=1), ref.bn2)),
+                     ref.conv2.weight, padding=1)
+        s = x if stride == 1 and cin == cout else F.conv2d(x, ref.shortcut.weight, stride=stride)
+        with torch.no_grad():
+            assert torch.allclose(ref(x), f + s, atol=1e-5)
+        assert sum(p.numel() for p in ref.parameters()) == (2 * cin + 9 * cin * cout + 2 * cout + 9 * cout * cout
+                                                            + (cin * cout if (cin, stride) != (cout, 1) else 0))
+
+
+@pytest.mark.parametrize("hidden", [False, True])
+@pytest.mark.parametrize("cls", [PreAct, preact("preact_shortcut")])
+def test_preact_right_passes(cls, hidden, capsys):
+    check_preact_block(cls, hidden=hidden)
+    assert "all checks passed" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("mistake, match", [
+    ("stub", "not implemented"),
+    ("stub_init", "not implemented"),
+    ("stub_shortcut", "shortcut is not set"),
+    ("relu_after_add", "ReLU after the addition"),
+    ("relu_bn", "wrong order"),
+    ("post_activation", "post-activation"),
+    ("no_shortcut", "shortcut is missing"),
+    ("no_projection", "projection shortcut is missing"),
+    ("projection_bn", "projection has a BatchNorm"),
+    ("sc_stride", "projection's stride"),
+    ("bn1_out", "bn1 comes BEFORE conv1"),
+    ("bias", "bias=False"),
+    ("extra", "parameters, which is not right"),
+    ("tuple", "returned tuple"),
+])
+def test_preact_mistakes(mistake, match):
+    with pytest.raises(CheckFailed, match=match):
+        check_preact_block(preact(mistake), hidden=True)
+
+
+def test_preact_behaviour_catches_what_the_values_miss():
+    class Clamped(PreAct):   # right on the check's inputs in eval mode, wrong far out: a clamp after the sum
+        def forward(self, x):
+            return super().forward(x).clamp(-50, 50) if self.training else super().forward(x)
+
+    class Detached(PreAct):  # right values, but the identity path carries no gradient
+        def forward(self, x):
+            return super().forward(x) - x + x.detach()
+
+    check_preact_block(Clamped)   # a clamp far outside the values is harmless
+    with pytest.raises(CheckFailed, match="gradient 1"):
+        check_preact_block(Detached)
+
+
+LEAK_CASES += [  # noqa: F405 - the list above
+    (check_preact_block, (preact("extra"),), {}, ["3632", "1184"]),
+    (check_preact_block, (preact("bn1_out"),), {}, ["has 8 channels", "in_channels = 8"]),
+    (check_preact_block, (preact("no_shortcut"),), {}, ["conv2(relu(bn2(conv1", "out + x"]),
+    (check_preact_block, (preact("relu_after_add"),), {}, ["(2, 8, 8, 8)", "expected"]),
+    (check_preact_block, (preact("tuple"),), {}, ["(2, 8, 8, 8)"]),
+]
+EXERCISE_ANSWERS["10_resnet.ipynb"]["ex2-answer"] = ["self.conv2(F.relu(self.bn2(self.conv1(", "PreActBlock(nn.Module)"]

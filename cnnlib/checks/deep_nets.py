@@ -388,6 +388,212 @@ def check_block_params(answer: Any, in_channels: int = 64, out_channels: int = 1
     passed("block_params")
 
 
+# ------------------------------------------------------- 10: pre-activation residual block
+class _PreActReference(nn.Module):
+    """The pre-activation block of He et al. (2016b), "Identity Mappings in Deep Residual
+    Networks": BN-ReLU-conv-BN-ReLU-conv, the shortcut added last with nothing after it.
+    x: (N, C_in, H, W) -> (N, C_out, H / stride, W / stride). The projection (shapes change)
+    is a 1x1 convolution without bias and without BatchNorm."""
+
+    def __init__(self, in_channels: int, out_channels: int, stride: int = 1) -> None:
+        super().__init__()
+        self.bn1 = nn.BatchNorm2d(in_channels)
+        self.conv1 = nn.Conv2d(in_channels, out_channels, 3, stride=stride, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(out_channels)
+        self.conv2 = nn.Conv2d(out_channels, out_channels, 3, padding=1, bias=False)
+        self.projection = stride != 1 or in_channels != out_channels
+        self.shortcut = (nn.Conv2d(in_channels, out_channels, 1, stride=stride, bias=False) if self.projection
+                         else nn.Identity())
+
+    def forward(self, x: torch.Tensor, shortcut_reads_preactivation: bool = False) -> torch.Tensor:
+        a = F.relu(self.bn1(x))
+        out = self.conv2(F.relu(self.bn2(self.conv1(a))))
+        # the authors' code feeds the projection relu(bn1(x)); x itself is the other common choice
+        return out + self.shortcut(a if self.projection and shortcut_reads_preactivation else x)
+
+
+_PREACT_LAYERS = (("bn1", nn.BatchNorm2d), ("conv1", nn.Conv2d), ("bn2", nn.BatchNorm2d), ("conv2", nn.Conv2d))
+
+
+def _preact_structure(student: nn.Module, ref: _PreActReference, what: str) -> nn.Conv2d | None:
+    """Check the layers' kinds and sizes; return the student's projection convolution (or None)."""
+    for name, kind in _PREACT_LAYERS:
+        mod = getattr(student, name, None)
+        if not isinstance(mod, kind):
+            raise CheckFailed(f"{what}: the block needs an attribute {name} of type {kind.__name__} "
+                              "(the names the exercise lists: bn1, conv1, bn2, conv2, shortcut)")
+    cin, cout = ref.conv1.in_channels, ref.conv1.out_channels
+    if student.bn1.num_features != cin:
+        raise CheckFailed(f"{what}: bn1 has {student.bn1.num_features} channels. In a pre-activation block "
+                          "bn1 comes BEFORE conv1: it normalizes the block's input, not conv1's output")
+    if student.bn2.num_features != cout:
+        raise CheckFailed(f"{what}: bn2 has {student.bn2.num_features} channels; it normalizes conv1's output")
+    for name in ("conv1", "conv2"):
+        conv, rconv = getattr(student, name), getattr(ref, name)
+        if conv.kernel_size != (3, 3) or conv.padding != (1, 1):
+            raise CheckFailed(f"{what}: {name} should be a 3x3 convolution with padding 1")
+        if (conv.in_channels, conv.out_channels) != (rconv.in_channels, rconv.out_channels):
+            raise CheckFailed(f"{what}: {name} maps {conv.in_channels} -> {conv.out_channels} channels: conv1 "
+                              "maps in_channels to out_channels, conv2 keeps out_channels")
+        if conv.bias is not None:
+            raise CheckFailed(f"{what}: {name} has a bias: use bias=False (a BatchNorm follows it, or the "
+                              "next block's bn1 does)")
+    if student.conv1.stride != ref.conv1.stride or student.conv2.stride != (1, 1):
+        raise CheckFailed(f"{what}: the strides are conv1 {student.conv1.stride[0]}, conv2 "
+                          f"{student.conv2.stride[0]}: conv1 carries the block's stride, conv2 has stride 1")
+    sc = getattr(student, "shortcut", None)
+    if not isinstance(sc, nn.Module):
+        raise CheckFailed(f"{what}: self.shortcut should be a module (nn.Identity() or a 1x1 convolution), "
+                          f"got {type(sc).__name__}")
+    convs = [m for m in sc.modules() if isinstance(m, nn.Conv2d)]
+    if not ref.projection:
+        if any(True for _ in sc.parameters()):
+            raise CheckFailed(f"{what}: the input and output shapes are the same (stride 1, same channels), so the "
+                              "shortcut is the identity: nn.Identity(), no projection and no parameters")
+        return None
+    if not convs:
+        raise CheckFailed(f"{what}: this block changes the shape (a stride or a new channel count), so x cannot "
+                          "be added to F(x) as it is: the projection shortcut is missing (a 1x1 convolution "
+                          "with the block's stride)")
+    if any(isinstance(m, nn.BatchNorm2d) for m in sc.modules()):
+        raise CheckFailed(f"{what}: the projection has a BatchNorm. In a pre-activation block nothing follows "
+                          "the addition and the next block's bn1 normalizes the sum: the projection is a 1x1 "
+                          "convolution alone")
+    if len(convs) != 1:
+        raise CheckFailed(f"{what}: the projection is one 1x1 convolution, not {len(convs)}")
+    conv = convs[0]
+    if conv.kernel_size != (1, 1):
+        raise CheckFailed(f"{what}: the projection uses a {conv.kernel_size[0]}x{conv.kernel_size[1]} kernel: it "
+                          "is a 1x1 convolution (it only matches channels and, with its stride, the size)")
+    if conv.stride != ref.shortcut.stride:
+        raise CheckFailed(f"{what}: the projection's stride is {conv.stride[0]}, different from the block's: "
+                          "give the 1x1 convolution the block's stride, or x and F(x) have different H and W")
+    if (conv.in_channels, conv.out_channels) != (cin, cout):
+        raise CheckFailed(f"{what}: the projection maps {conv.in_channels} -> {conv.out_channels} channels: it "
+                          "maps the block's in_channels to its out_channels")
+    if conv.bias is not None:
+        raise CheckFailed(f"{what}: the projection convolution has a bias: use bias=False")
+    return conv
+
+
+def _preact_variants(ref: _PreActReference, x: torch.Tensor) -> list[tuple[Callable[[], torch.Tensor], str]]:
+    """What typical wrong forwards compute, each with the mistake it names."""
+    b1, c1, b2, c2, sc = ref.bn1, ref.conv1, ref.bn2, ref.conv2, ref.shortcut
+    return [
+        (lambda: F.relu(ref(x)), "there is a ReLU after the addition: a pre-activation block returns x + F(x) as it "
+                                 "is (the next block starts with its own BN and ReLU), so the identity path stays clean"),
+        (lambda: F.relu(ref(x, True)), "there is a ReLU after the addition: a pre-activation block returns "
+                                       "x + F(x) as it is"),
+        (lambda: c2(b2(F.relu(c1(b1(F.relu(x)))))) + sc(x),
+         "BatchNorm and ReLU are in the wrong order: each pre-activation is BN first, then ReLU, then the convolution"),
+        (lambda: c2(F.relu(b2(c1(b1(x))))) + sc(x),
+         "the ReLU after bn1 is missing: each convolution is preceded by BN and ReLU"),
+        (lambda: c2(b2(c1(F.relu(b1(x))))) + sc(x),
+         "the ReLU after bn2 is missing: each convolution is preceded by BN and ReLU"),
+        (lambda: F.relu(b2(c2(F.relu(b1(c1(x)))))) + sc(x),
+         "this is the post-activation order (conv, then BN and ReLU): in a pre-activation block BN and ReLU come "
+         "BEFORE each convolution"),
+        (lambda: F.relu(b2(c2(F.relu(b1(c1(x))))) + sc(x)),
+         "this is the original post-activation block (conv-BN-ReLU, ReLU after the addition): move BN and ReLU "
+         "before each convolution and drop the ReLU after the addition"),
+        (lambda: c2(F.relu(b2(c1(F.relu(b1(x)))))), "the shortcut is missing: add shortcut(x) at the end"),
+    ]
+
+
+def check_preact_block(block_cls: type[nn.Module], hidden: bool = False) -> None:
+    """``block_cls(in_channels, out_channels, stride)`` is a pre-activation residual block
+    (He et al. 2016b): x: (N, C_in, H, W) -> (N, C_out, H / stride, W / stride),
+    ``conv2(relu(bn2(conv1(relu(bn1(x)))))) + shortcut(x)``.
+
+    For an identity case and a projection case (stride 2, more channels; ``hidden`` adds
+    two more): the layers' kinds and sizes, the parameter count, the output in eval mode
+    (random BatchNorm statistics, the reference's weights copied in) against a reference
+    block, and its behaviour: with conv2's weights zeroed the block is exactly the identity,
+    in train and eval mode, and passes a gradient of exactly 1 to its input. The projection
+    may read x or relu(bn1(x)) (the authors' code); both are accepted. Feedback names the
+    mistake, never the expected values.
+    """
+    cases = [(8, 8, 1), (8, 16, 2)] + ([(4, 12, 1), (6, 6, 2)] if hidden else [])
+    gen = torch.Generator().manual_seed(7)
+    for cin, cout, stride in cases:
+        what = f"PreActBlock({cin}, {cout}, stride={stride})"
+        torch.manual_seed(8)
+        ref = _PreActReference(cin, cout, stride)
+        for bn in (ref.bn1, ref.bn2):
+            bn.running_mean.normal_(0, 0.5, generator=gen)
+            bn.running_var.uniform_(0.5, 2.0, generator=gen)
+            bn.weight.data.uniform_(0.5, 1.5, generator=gen)
+            bn.bias.data.normal_(0, 0.5, generator=gen)
+        ref.eval()
+        try:
+            student = block_cls(cin, cout, stride)
+        except NotImplementedError:
+            raise CheckFailed(NOT_IMPLEMENTED.format(what="PreActBlock.__init__")) from None
+        if not isinstance(student, nn.Module):
+            raise CheckFailed(f"{what} should be an nn.Module, got {type(student).__name__}")
+        if _is_stub(getattr(student, "shortcut", None)):
+            raise CheckFailed(f"{what}: self.shortcut is not set yet: nn.Identity() or a 1x1 convolution")
+        proj = _preact_structure(student, ref, what)
+        n_student = sum(p.numel() for p in student.parameters())
+        if n_student != sum(p.numel() for p in ref.parameters()):
+            raise CheckFailed(f"{what} has {n_student} parameters, which is not right: besides bn1, conv1, bn2, conv2 "
+                              "and the projection (when the shape changes) the block has no learned layer")
+        for name, _ in _PREACT_LAYERS:
+            getattr(student, name).load_state_dict(getattr(ref, name).state_dict())
+        if proj is not None:
+            proj.load_state_dict(ref.shortcut.state_dict())
+        student.eval()
+        x = torch.randn(2, cin, 8, 8, generator=gen)   # negative entries too: they show a ReLU after the sum
+        with torch.no_grad():
+            try:
+                got = student(x)
+            except NotImplementedError:
+                raise CheckFailed(NOT_IMPLEMENTED.format(what="PreActBlock.forward")) from None
+            except RuntimeError as err:
+                if "size of tensor" in str(err) or "must match" in str(err):
+                    raise CheckFailed(f"{what}: F(x) and the shortcut have different shapes at the addition: a "
+                                      "block that changes the shape adds the projection shortcut(x), not x") from None
+                raise CheckFailed(f"{what}: the forward pass fails ({str(err).splitlines()[0]}): each BatchNorm "
+                                  "must see as many channels as the tensor it normalizes") from None
+            if _is_stub(got):
+                raise CheckFailed(NOT_IMPLEMENTED.format(what="PreActBlock.forward"))
+            expected = ref(x)
+            if not isinstance(got, torch.Tensor) or got.shape != expected.shape:
+                shape = tuple(got.shape) if isinstance(got, torch.Tensor) else type(got).__name__
+                raise CheckFailed(f"{what} returned {shape}: the output has out_channels channels and H and W "
+                                  "divided by the stride (conv1 carries the stride)")
+            if not (_close(got, expected) or (ref.projection and _close(got, ref(x, True)))):
+                hint = None
+                for variant, text in _preact_variants(ref, x):
+                    try:
+                        value = variant()
+                    except RuntimeError:
+                        continue
+                    if value is not None and _close(got, value):
+                        hint = text
+                        break
+                raise CheckFailed(f"{what} gives different values from a pre-activation block"
+                                  + (f": {hint}" if hint else ": check the order BN, ReLU, conv (twice) and that "
+                                     "the shortcut is added last, with nothing after the addition"))
+        if proj is None:   # behaviour: with F(x) = 0 the block is the identity, gradient 1 through it
+            with torch.no_grad():
+                student.conv2.weight.zero_()
+            for mode in ("eval", "train"):
+                student.train(mode == "train")
+                xi = x.clone().requires_grad_(True)
+                out = student(xi)
+                if not (isinstance(out, torch.Tensor) and torch.allclose(out, xi, atol=1e-6)):
+                    raise CheckFailed(f"{what} with conv2's weights zeroed (F(x) = 0) does not return x in {mode} "
+                                      "mode: nothing may follow the addition x + F(x)")
+                (grad,) = torch.autograd.grad(out.sum(), xi)
+                if not torch.allclose(grad, torch.ones_like(grad)):
+                    raise CheckFailed(f"{what} with conv2's weights zeroed does not pass the gradient 1 back to x "
+                                      f"in {mode} mode: the identity path must reach the output untouched")
+    print("Why: with nothing after the addition, x_L = x_l + sum of the residuals, so the gradient "
+          "reaches every earlier block through a clean identity path (He et al. 2016b).")
+    passed("PreActBlock")
+
+
 # ---------------------------------------------------------------------- 11: DenseNet
 def check_dense_channels(after_block: Any, after_transition: Any, size_after_transition: Any,
                          c0: int = 24, layers: int = 16, k: int = 12, size: int = 52) -> None:
