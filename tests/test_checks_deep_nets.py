@@ -2,6 +2,7 @@
 message, typical wrong answers fail with a hint that names the mistake."""
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -9,42 +10,72 @@ from torch import nn
 
 from cnnlib.checks import CheckFailed
 from cnnlib.checks.deep_nets import (
-    block_params, check_batchnorm_backward, check_batchnorm_forward, check_block_params, check_bn_counts,
+    block_params, bn_exercise_net, check_batchnorm_backward, check_batchnorm_forward, check_block_params,
+    check_bn_counts,
     check_dense_channels, check_dense_forward, check_residual_block,
 )
 
 
 # ---------------------------------------------------------------- batch norm forward
+# Exercises 1 and 4 are in NumPy: the checks pass float64 arrays and want arrays back.
+AX = (0, 2, 3)
+
+
 def bn_right(x, gamma, beta, eps=1e-5):
-    mean = x.mean(dim=(0, 2, 3), keepdim=True)
-    var = x.var(dim=(0, 2, 3), unbiased=False, keepdim=True)
-    return gamma[None, :, None, None] * (x - mean) / torch.sqrt(var + eps) + beta[None, :, None, None]
+    mean = x.mean(axis=AX, keepdims=True)
+    var = x.var(axis=AX, keepdims=True)
+    return gamma[None, :, None, None] * (x - mean) / np.sqrt(var + eps) + beta[None, :, None, None]
 
 
 def bn_unbiased(x, gamma, beta, eps=1e-5):
-    mean = x.mean(dim=(0, 2, 3), keepdim=True)
-    var = x.var(dim=(0, 2, 3), keepdim=True)
-    return gamma[None, :, None, None] * (x - mean) / torch.sqrt(var + eps) + beta[None, :, None, None]
+    mean = x.mean(axis=AX, keepdims=True)
+    var = x.var(axis=AX, ddof=1, keepdims=True)
+    return gamma[None, :, None, None] * (x - mean) / np.sqrt(var + eps) + beta[None, :, None, None]
 
 
 def bn_per_sample(x, gamma, beta, eps=1e-5):
-    mean = x.mean(dim=(1, 2, 3), keepdim=True)
-    var = x.var(dim=(1, 2, 3), unbiased=False, keepdim=True)
-    return gamma[None, :, None, None] * (x - mean) / torch.sqrt(var + eps) + beta[None, :, None, None]
+    mean = x.mean(axis=(1, 2, 3), keepdims=True)
+    var = x.var(axis=(1, 2, 3), keepdims=True)
+    return gamma[None, :, None, None] * (x - mean) / np.sqrt(var + eps) + beta[None, :, None, None]
 
 
 def bn_no_affine(x, gamma, beta, eps=1e-5):
-    return F.batch_norm(x, None, None, training=True, eps=eps)
+    return (x - x.mean(axis=AX, keepdims=True)) / np.sqrt(x.var(axis=AX, keepdims=True) + eps)
+
+
+def bn_no_eps(x, gamma, beta, eps=1e-5):
+    return bn_right(x, gamma, beta, 0.0)
+
+
+def bn_no_beta(x, gamma, beta, eps=1e-5):
+    return bn_right(x, gamma, np.zeros_like(beta), eps)
 
 
 def bn_eps_outside(x, gamma, beta, eps=1e-5):
-    mean = x.mean(dim=(0, 2, 3), keepdim=True)
-    std = x.std(dim=(0, 2, 3), unbiased=False, keepdim=True)
+    mean = x.mean(axis=AX, keepdims=True)
+    std = x.std(axis=AX, keepdims=True)
     return gamma[None, :, None, None] * (x - mean) / (std + eps) + beta[None, :, None, None]
 
 
 def bn_stub(x, gamma, beta, eps=1e-5):
     raise NotImplementedError()
+
+
+def bn_torch_functional(x, gamma, beta, eps=1e-5):   # PyTorch's batch norm, handed back as an array
+    t = torch.from_numpy
+    return F.batch_norm(t(x), None, None, t(gamma), t(beta), training=True, eps=eps).numpy()
+
+
+def bn_torch_module(x, gamma, beta, eps=1e-5):
+    layer = nn.BatchNorm2d(x.shape[1], eps=eps).double()
+    with torch.no_grad():
+        layer.weight.copy_(torch.from_numpy(gamma))
+        layer.bias.copy_(torch.from_numpy(beta))
+        return layer(torch.from_numpy(x)).numpy()
+
+
+def bn_torch_tensor(x, gamma, beta, eps=1e-5):   # right values, as a torch tensor
+    return torch.from_numpy(bn_right(x, gamma, beta, eps))
 
 
 @pytest.mark.parametrize("hidden", [False, True])
@@ -58,34 +89,111 @@ def test_batchnorm_right_passes(hidden, capsys):
     (bn_unbiased, "unbiased"),
     (bn_per_sample, "per-sample"),
     (bn_no_affine, "gamma and beta are missing"),
+    (bn_no_beta, "beta is missing"),
+    (bn_no_eps, "eps is missing"),
     (bn_eps_outside, "inside the square root"),
+    (bn_torch_functional, "called torch.nn.functional.batch_norm"),
+    (bn_torch_module, "called torch.nn.functional.batch_norm"),
+    (bn_torch_tensor, "is a torch tensor"),
+    (lambda x, g, b, eps=1e-5: bn_right(x, g, b, eps).tolist(), "should be a NumPy array"),
     (lambda x, g, b, eps=1e-5: (bn_right(x, g, b, eps), None), "not a tuple"),
     (lambda x, g, b, eps=1e-5: bn_right(x, g, b, eps)[:, 0], "keeps the shape"),
     (lambda x, g, b, eps=1e-5: ..., "not implemented"),
-    (lambda x, g, b, eps=1e-5: bn_right(x, g, b, eps) + 1, "differs from F.batch_norm"),
+    (lambda x, g, b, eps=1e-5: bn_right(x, g, b, eps) + 1, "differs from PyTorch's batch norm"),
 ])
 def test_batchnorm_wrong_answers(fn, match):
     with pytest.raises(CheckFailed, match=match):
         check_batchnorm_forward(fn)
 
 
+def test_torch_shortcuts_are_restored_after_the_check():
+    saved = (F.batch_norm, torch.batch_norm, torch.autograd.grad, torch.autograd.backward, torch.Tensor.backward)
+    with pytest.raises(CheckFailed):
+        check_batchnorm_forward(bn_torch_functional)
+    check_batchnorm_forward(bn_right)
+    assert (F.batch_norm, torch.batch_norm, torch.autograd.grad, torch.autograd.backward,
+            torch.Tensor.backward) == saved
+    x = torch.randn(4, 3, 2, 2, requires_grad=True)
+    F.batch_norm(x, None, None, training=True).sum().backward()   # PyTorch works again
+    assert x.grad is not None
+
+
+def test_the_learner_cannot_change_the_checks_inputs():
+    def mutating(x, gamma, beta, eps=1e-5):
+        y = bn_right(x, gamma, beta, eps)
+        x[...] = 0
+        gamma[...] = 0
+        return y
+    check_batchnorm_forward(mutating)
+
+
+# ------------------------------------------------------- exercise 2: the net's BN counts
+def test_bn_exercise_net_facts():
+    # the exercise: BatchNorm2d(32), BatchNorm2d(64), BatchNorm1d(128), a batch of 36 images 3x32x32
+    net = bn_exercise_net()
+    bns = [m for m in net.modules() if isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d))]
+    assert [b.num_features for b in bns] == [32, 64, 128] and isinstance(bns[2], nn.BatchNorm1d)
+    assert net(torch.zeros(36, 3, 32, 32)).shape == (36, 10)
+    right_p = sum(p.numel() for bn in bns for p in bn.parameters())
+    right_b = sum(b.numel() for bn in bns for b in bn.buffers())
+    assert (right_p, right_b) == (2 * 224, 2 * 224 + 3) == (448, 451)
+    # the second BatchNorm2d sees (36, 64, 16, 16): m = 36 * 16 * 16; the BatchNorm1d (36, 128): m = 36
+    feats = nn.Sequential(*list(net)[:5])(torch.zeros(36, 3, 32, 32))
+    assert feats.shape == (36, 64, 16, 16)
+
+
 def test_bn_counts(capsys):
-    # the exercise: BatchNorm2d(24), (40), (88): 2 * 152 parameters, 2 * 152 + 3 buffer values
-    layers = [nn.BatchNorm2d(c) for c in (24, 40, 88)]
-    right_p = sum(p.numel() for bn in layers for p in bn.parameters())
-    right_b = sum(b.numel() for bn in layers for b in bn.buffers())
-    assert (right_p, right_b) == (304, 307)
-    check_bn_counts(right_p, right_b)
+    check_bn_counts(448, 451, 9216, 36)
     assert "all checks passed" in capsys.readouterr().out
-    for params, buffers, match in [(..., 307, "not implemented"), (608, 307, "buffers, not parameters"),
-                                   (152, 307, "two learned vectors"), (304, 304, "one integer per layer"),
-                                   (304, 305, "each of the layers has its own"), (304, 152, "C values each"),
-                                   (128, 307, "BatchNorm2d\\(64\\)"), (304, 129, "BatchNorm2d\\(64\\)"),
-                                   (176, 307, "all the layers"), (304.5, 307, "whole number"), (304, 7, "named_buffers")]:
+    check_bn_counts(448.0, 451, 9216, 36.0)
+    check_bn_counts(448, 451, 20 * 256, 20, batch=20)
+    for answer, match in [
+        ((..., 451, 9216, 36), "not implemented"), ((448, ..., 9216, 36), "not implemented"),
+        ((896, 451, 9216, 36), "buffers, not parameters"), ((899, 451, 9216, 36), "buffers, not parameters"),
+        ((224, 451, 9216, 36), "two learned vectors"), ((192, 451, 9216, 36), "BatchNorm1d after the Linear"),
+        ((256, 451, 9216, 36), "all the batch-norm layers"), ((128, 451, 9216, 36), "BatchNorm2d\\(64\\)"),
+        ((448.5, 451, 9216, 36), "whole number"), ((7, 451, 9216, 36), "summed over the layers"),
+        ((448, 448, 9216, 36), "one integer per layer"), ((448, 449, 9216, 36), "each of the layers has its own"),
+        ((448, 224, 9216, 36), "one value each"), ((448, 227, 9216, 36), "one value each"),
+        ((448, 899, 9216, 36), "gamma and beta are parameters"), ((448, 194, 9216, 36), "same buffers"),
+        ((448, 192, 9216, 36), "same buffers"), ((448, 129, 9216, 36), "BatchNorm2d\\(64\\)"),
+        ((448, 7, 9216, 36), "named_buffers"),
+        ((448, 451, 36, 36), "H and W as well"), ((448, 451, 256, 36), "the N images too"),
+        ((448, 451, 36864, 36), "after the first max-pooling"), ((448, 451, 2304, 36), "before pooling"),
+        ((448, 451, 9216 * 64, 36), "ONE channel"), ((448, 451, 9215, 36), "unbiased variance"),
+        ((448, 451, 7, 36), "N \\* H \\* W at that layer"),
+        ((448, 451, 9216, 128), "number of features"), ((448, 451, 9216, 36 * 128), "one mean per feature"),
+        ((448, 451, 9216, 9216), "no H and W"), ((448, 451, 9216, 1), "over the batch, not over one image"),
+        ((448, 451, 9216, 35), "unbiased variance"), ((448, 451, 9216, 7), "over the batch"),
+    ]:
         with pytest.raises(CheckFailed, match=match):
-            check_bn_counts(params, buffers)
-    check_bn_counts(304.0, 307)
-    check_bn_counts(128, 129, channels=(64,))
+            check_bn_counts(*answer)
+
+
+def test_exercise3_mark_scheme():
+    """The facts exercise 3's mark scheme rests on: conv weights and bias x 10 before a
+    BatchNorm2d in train() leave its output unchanged (up to eps) and divide dL/dW by 10."""
+    torch.manual_seed(0)
+    x = torch.randn(8, 3, 6, 6, dtype=torch.float64)
+    target = torch.randn(8, 4, 6, 6, dtype=torch.float64)
+
+    def run(scale):
+        conv = nn.Conv2d(3, 4, 3, padding=1).double()
+        torch.manual_seed(1)
+        conv.reset_parameters()
+        with torch.no_grad():
+            conv.weight.mul_(scale)
+            conv.bias.mul_(scale)
+        bn = nn.BatchNorm2d(4).double().train()
+        y = bn(conv(x))
+        ((y - target) ** 2).mean().backward()
+        return y.detach(), conv.weight.grad
+
+    y1, g1 = run(1.0)
+    y10, g10 = run(10.0)
+    assert (y10 - y1).abs().max() < 1e-4                      # (a) the same output, up to eps
+    rel = ((g10 * 10 - g1).abs().max() / g1.abs().max()).item()
+    assert rel < 1e-3, rel                                    # (b) dL/dW 10 times smaller, same direction
 
 
 # ------------------------------------------------------------------ residual block
@@ -231,40 +339,99 @@ def test_dense_forward_mistakes(fn, match):
 
 # ---------------------------------------------------------------- batch norm backward
 def bnb_right(dout, x, gamma, eps=1e-5):
-    dims = (0, 2, 3)
-    mean = x.mean(dim=dims, keepdim=True)
-    inv_std = 1 / torch.sqrt(x.var(dim=dims, unbiased=False, keepdim=True) + eps)
+    mean = x.mean(axis=AX, keepdims=True)
+    inv_std = 1 / np.sqrt(x.var(axis=AX, keepdims=True) + eps)
     xhat = (x - mean) * inv_std
     dxhat = dout * gamma[None, :, None, None]
-    dx = inv_std * (dxhat - dxhat.mean(dim=dims, keepdim=True) - xhat * (dxhat * xhat).mean(dim=dims, keepdim=True))
-    return dx, (dout * xhat).sum(dim=dims), dout.sum(dim=dims)
+    dx = inv_std * (dxhat - dxhat.mean(axis=AX, keepdims=True) - xhat * (dxhat * xhat).mean(axis=AX, keepdims=True))
+    return dx, (dout * xhat).sum(axis=AX), dout.sum(axis=AX)
+
+
+def _std(x, eps=1e-5):
+    return np.sqrt(x.var(axis=AX, keepdims=True) + eps)
 
 
 def bnb_constant_stats(dout, x, gamma, eps=1e-5):
     dx, dg, db = bnb_right(dout, x, gamma, eps)
-    std = torch.sqrt(x.var(dim=(0, 2, 3), unbiased=False, keepdim=True) + eps)
-    return dout * gamma[None, :, None, None] / std, dg, db
+    return dout * gamma[None, :, None, None] / _std(x, eps), dg, db
 
 
 def bnb_no_var_term(dout, x, gamma, eps=1e-5):
     dx, dg, db = bnb_right(dout, x, gamma, eps)
     dxhat = dout * gamma[None, :, None, None]
-    std = torch.sqrt(x.var(dim=(0, 2, 3), unbiased=False, keepdim=True) + eps)
-    return (dxhat - dxhat.mean(dim=(0, 2, 3), keepdim=True)) / std, dg, db
+    return (dxhat - dxhat.mean(axis=AX, keepdims=True)) / _std(x, eps), dg, db
+
+
+def bnb_no_mean_term(dout, x, gamma, eps=1e-5):
+    dx, dg, db = bnb_right(dout, x, gamma, eps)
+    dxhat = dout * gamma[None, :, None, None]
+    xhat = (x - x.mean(axis=AX, keepdims=True)) / _std(x, eps)
+    return (dxhat - xhat * (dxhat * xhat).mean(axis=AX, keepdims=True)) / _std(x, eps), dg, db
+
+
+def bnb_m_minus_1(dout, x, gamma, eps=1e-5):   # the mean's terms divided by m - 1 instead of m
+    dx, dg, db = bnb_right(dout, x, gamma, eps)
+    m = x.size // x.shape[1]
+    dxhat = dout * gamma[None, :, None, None]
+    xhat = (x - x.mean(axis=AX, keepdims=True)) / _std(x, eps)
+    return ((m * dxhat - dxhat.sum(axis=AX, keepdims=True) - xhat * (dxhat * xhat).sum(axis=AX, keepdims=True))
+            / ((m - 1) * _std(x, eps)), dg, db)
+
+
+def bnb_scaled(dout, x, gamma, eps=1e-5):   # a wrong dx no hint knows
+    dx, dg, db = bnb_right(dout, x, gamma, eps)
+    return dx * 1.5, dg, db
 
 
 def bnb_dgamma_is_dbeta(dout, x, gamma, eps=1e-5):
     dx, dg, db = bnb_right(dout, x, gamma, eps)
-    return dx, db.clone(), db
+    return dx, db.copy(), db
+
+
+def bnb_dgamma_unbiased(dout, x, gamma, eps=1e-5):
+    dx, dg, db = bnb_right(dout, x, gamma, eps)
+    xhat_u = (x - x.mean(axis=AX, keepdims=True)) / np.sqrt(x.var(axis=AX, ddof=1, keepdims=True) + eps)
+    return dx, (dout * xhat_u).sum(axis=AX), db
 
 
 def bnb_dbeta_all(dout, x, gamma, eps=1e-5):
     dx, dg, db = bnb_right(dout, x, gamma, eps)
-    return dx, dg, dout.sum(dim=(0, 2, 3)) * 0 + dout.sum()
+    return dx, dg, db * 0 + dout.sum()
+
+
+def bnb_dbeta_sign(dout, x, gamma, eps=1e-5):
+    dx, dg, db = bnb_right(dout, x, gamma, eps)
+    return dx, dg, -db
+
+
+def bnb_no_sums(dout, x, gamma, eps=1e-5):   # forgot to sum dgamma over N, H, W
+    dx, dg, db = bnb_right(dout, x, gamma, eps)
+    xhat = (x - x.mean(axis=AX, keepdims=True)) / _std(x, eps)
+    return dx, dout * xhat, db
 
 
 def bnb_no_gamma(dout, x, gamma, eps=1e-5):
-    return bnb_right(dout, x, torch.ones_like(gamma), eps)
+    return bnb_right(dout, x, np.ones_like(gamma), eps)
+
+
+def bnb_autograd(dout, x, gamma, eps=1e-5):   # PyTorch's autograd, handed back as arrays
+    xt, gt = torch.from_numpy(x).requires_grad_(True), torch.from_numpy(gamma).requires_grad_(True)
+    xhat = (xt - xt.mean(dim=AX, keepdim=True)) / torch.sqrt(xt.var(dim=AX, unbiased=False, keepdim=True) + eps)
+    y = gt[None, :, None, None] * xhat
+    y.backward(torch.from_numpy(dout))
+    return xt.grad.numpy(), gt.grad.numpy(), dout.sum(axis=AX)
+
+
+def bnb_autograd_grad(dout, x, gamma, eps=1e-5):
+    xt = torch.from_numpy(x).requires_grad_(True)
+    y = torch.from_numpy(gamma)[None, :, None, None] * ((xt - xt.mean(dim=AX, keepdim=True))
+                                                        / torch.sqrt(xt.var(dim=AX, unbiased=False, keepdim=True) + eps))
+    dx, = torch.autograd.grad(y, (xt,), torch.from_numpy(dout))
+    return dx.numpy(), *bnb_right(dout, x, gamma, eps)[1:]
+
+
+def bnb_tensors(dout, x, gamma, eps=1e-5):
+    return tuple(torch.from_numpy(np.ascontiguousarray(g)) for g in bnb_right(dout, x, gamma, eps))
 
 
 def bnb_stub(dout, x, gamma, eps=1e-5):
@@ -275,16 +442,24 @@ def bnb_stub(dout, x, gamma, eps=1e-5):
 def test_batchnorm_backward_right_passes(hidden, capsys):
     check_batchnorm_backward(bnb_right, hidden=hidden)
     out = capsys.readouterr().out
-    assert "all checks passed" in out and "numerical gradient check" in out
+    assert "all checks passed" in out and "numerical gradient check" in out and "below 1e-6" in out
 
 
 def test_numerical_gradient_agrees_with_autograd():
-    from cnnlib.checks.deep_nets import _bn_backward_reference, _numerical_dx, _rel_error
+    from cnnlib.checks.core import relative_error
+    from cnnlib.checks.deep_nets import _bn_backward_reference, _numerical_dx
     g = torch.Generator().manual_seed(0)
-    x = torch.randn(3, 2, 2, 2, generator=g, dtype=torch.float64)
-    gamma = torch.rand(2, generator=g, dtype=torch.float64) + 0.5
-    dout = torch.randn(3, 2, 2, 2, generator=g, dtype=torch.float64)
-    assert _rel_error(_numerical_dx(dout, x.clone(), gamma, 1e-5), _bn_backward_reference(dout, x, gamma, 1e-5)[0]) < 1e-7
+    x = torch.randn(3, 2, 2, 2, generator=g, dtype=torch.float64).numpy()
+    gamma = (torch.rand(2, generator=g, dtype=torch.float64) + 0.5).numpy()
+    dout = torch.randn(3, 2, 2, 2, generator=g, dtype=torch.float64).numpy()
+    assert relative_error(_numerical_dx(dout, x, gamma, 1e-5), _bn_backward_reference(dout, x, gamma, 1e-5)[0]) < 1e-7
+    assert relative_error(bnb_right(dout, x, gamma)[0], _bn_backward_reference(dout, x, gamma, 1e-5)[0]) < 1e-10
+
+
+def test_a_wrong_dx_is_reported_by_the_numerical_check(capsys):
+    with pytest.raises(CheckFailed):
+        check_batchnorm_backward(bnb_constant_stats)
+    assert "a right dx gives less than 1e-6" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("fn, match", [
@@ -292,11 +467,21 @@ def test_numerical_gradient_agrees_with_autograd():
     (lambda d, x, g, eps=1e-5: ..., "not implemented"),
     (bnb_constant_stats, "mean and variance as constants"),
     (bnb_no_var_term, "through the variance"),
+    (bnb_no_mean_term, "through the mean"),
+    (bnb_m_minus_1, "divide by m = N\\*H\\*W"),
+    (bnb_scaled, "dx differs from the true gradient"),
     (bnb_dgamma_is_dbeta, "it equals dbeta"),
+    (bnb_dgamma_unbiased, "biased variance"),
     (bnb_dbeta_all, "dbeta is wrong"),
+    (bnb_dbeta_sign, "sign"),
+    (bnb_no_sums, "sum over N, H and W"),
     (bnb_no_gamma, "gamma is missing"),
+    (bnb_autograd, "called Tensor.backward"),
+    (bnb_autograd_grad, "called torch.autograd.grad"),
+    (bnb_tensors, "is a torch tensor"),
     (lambda d, x, g, eps=1e-5: bnb_right(d, x, g, eps)[:2], "tuple of three"),
-    (lambda d, x, g, eps=1e-5: (bnb_right(d, x, g, eps)[0], d.sum(), d.sum()), "shape of gamma"),
+    (lambda d, x, g, eps=1e-5: (bnb_right(d, x, g, eps)[0], d.sum(), d.sum()), "should be a NumPy array"),
+    (lambda d, x, g, eps=1e-5: (bnb_right(d, x, g, eps)[0], d.sum(axis=0), d.sum(axis=0)), "shape of gamma"),
 ])
 def test_batchnorm_backward_mistakes(fn, match):
     with pytest.raises(CheckFailed, match=match):
@@ -304,21 +489,26 @@ def test_batchnorm_backward_mistakes(fn, match):
 
 
 # ------------------------------------------------- no answer given away (tests in main)
-_bn_x = torch.randn(4, 3, 5, 5, generator=torch.Generator().manual_seed(1)) * 3 + 2
-
 LEAK_CASES = [
-    (check_batchnorm_forward, (bn_unbiased,), {}, ["unbiased=False, keepdim"]),
+    (check_batchnorm_forward, (bn_unbiased,), {}, ["ddof=0, keepdims", "expected"]),
     (check_batchnorm_forward, (lambda x, g, b, eps=1e-5: bn_right(x, g, b, eps)[:, 0],), {}, ["expected (4, 3, 5, 5)"]),
     (check_batchnorm_forward, (bn_per_sample,), {}, ["expected"]),
-    (check_bn_counts, (152, 307), {}, ["304"]),
-    (check_bn_counts, (608, 307), {}, ["304"]),
-    (check_bn_counts, (304, 304), {}, ["307"]),
-    (check_bn_counts, (304, 305), {}, ["307"]),
-    (check_bn_counts, (128, 129), {}, ["304", "307"]),
+    (check_batchnorm_forward, (bn_torch_functional,), {}, ["sqrt(var + eps)", "expected"]),
+    (check_batchnorm_forward, (bn_torch_tensor,), {}, ["sqrt(var + eps)", "expected"]),
+    (check_bn_counts, (224, 451, 9216, 36), {}, ["448"]),
+    (check_bn_counts, (896, 451, 9216, 36), {}, ["448"]),
+    (check_bn_counts, (448, 448, 9216, 36), {}, ["451"]),
+    (check_bn_counts, (448, 449, 9216, 36), {}, ["451"]),
+    (check_bn_counts, (448, 451, 36, 36), {}, ["9216", "16 * 16", "16x16"]),
+    (check_bn_counts, (448, 451, 2304, 36), {}, ["9216", "16 * 16", "16x16"]),
+    (check_bn_counts, (448, 451, 9216, 128), {}, ["m = N", "= 36"]),
+    (check_bn_counts, (448, 451, 9216, 36 * 128), {}, ["m = N", "= 36"]),
+    (check_bn_counts, (128, 129, 1, 1), {}, ["448", "451", "9216"]),
     (check_batchnorm_backward, (bnb_constant_stats,), {}, ["expected"]),
     (check_batchnorm_backward, (bnb_dgamma_is_dbeta,), {}, ["expected"]),
-    (check_batchnorm_backward, (lambda d, x, g, eps=1e-5: (bnb_right(d, x, g, eps)[0], d.sum(), d.sum()),), {},
-     ["(2,)"]),
+    (check_batchnorm_backward, (bnb_autograd,), {}, ["mean(dx_hat", "expected"]),
+    (check_batchnorm_backward, (lambda d, x, g, eps=1e-5: (bnb_right(d, x, g, eps)[0], d.sum(axis=0), d.sum(axis=0)),),
+     {}, ["(2,)"]),
     (check_residual_block, (make("no_shortcut"),), {}, ["expected"]),
     (check_residual_block, (make("stride"),), {}, ["(2, 16, 4, 4)"]),
     (check_block_params, (221_696,), {}, ["230144", "8192"]),
@@ -336,12 +526,14 @@ LEAK_CASES = [
     (check_batchnorm_backward, (lambda d, x, g, eps=1e-5: (bnb_right(d, x, g, eps)[0] * 0.5,
                                                           *bnb_right(d, x, g, eps)[1:]),), {},
      ["mean(dx_hat", "dx = ("]),
+    (check_batchnorm_backward, (bnb_no_sums,), {}, ["dout * x_hat summed", ".sum(axis=(0, 2, 3))"]),
     (check_batchnorm_backward, (bnb_dgamma_is_dbeta,), {}, ["dout * x_hat summed", "sum over N, H, W of dout"]),
     (check_residual_block, (make("no_shortcut"),), {}, ["relu(bn2(conv2"]),
 ]
 
 EXERCISE_ANSWERS = {
-    "09_batchnorm_dropout_init.ipynb": {"ex2-answer": ["304", "307"]},
+    # m_linear (36) is the batch size the question states: what it tests is that m = N there
+    "09_batchnorm_dropout_init.ipynb": {"ex2-answer": ["448", "451", "9216"]},
     "10_resnet.ipynb": {"ex1-answer": ["230144"]},
     "11_densenet.ipynb": {"ex1-answer": ["216", "108", "26"]},
 }

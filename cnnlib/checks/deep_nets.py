@@ -7,14 +7,16 @@ a shortcut without the stride, channels that "double" in a dense block, ...).
 """
 from __future__ import annotations
 
+import contextlib
 import numbers
 from typing import Any, Callable
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .core import NOT_IMPLEMENTED, CheckFailed, expect_true, passed, protect
+from .core import NOT_IMPLEMENTED, CheckFailed, expect_true, numerical_gradient, passed, protect, relative_error
 
 
 def _is_stub(value: Any) -> bool:
@@ -44,207 +46,328 @@ def _int_answer(value: Any, what: str) -> int:
     return int(value)
 
 
-# ----------------------------------------------------------------- 09: batch norm forward
-def _bn_reference(x: torch.Tensor, gamma: torch.Tensor, beta: torch.Tensor, eps: float) -> torch.Tensor:
-    return F.batch_norm(x, None, None, gamma, beta, training=True, eps=eps)
+# ----------------------------------------------------------------- 09: batch norm in NumPy
+# Exercises 1 and 4 are written in NumPy (as CS231n's layers.py): the checks hand the
+# learner's function float64 NumPy arrays, want NumPy arrays back, and while it runs make
+# PyTorch's own batch norm and autograd raise, so that neither can stand in for the answer.
+_AXES = (0, 2, 3)   # a BatchNorm2d's statistics: over N, H and W, one per channel
 
 
-def _bn_variants(x: torch.Tensor, gamma: torch.Tensor, beta: torch.Tensor, eps: float) -> list[tuple[torch.Tensor, str]]:
-    g, b = gamma[None, :, None, None], beta[None, :, None, None]
-    mean = x.mean(dim=(0, 2, 3), keepdim=True)
-    var_b = x.var(dim=(0, 2, 3), unbiased=False, keepdim=True)
-    var_u = x.var(dim=(0, 2, 3), unbiased=True, keepdim=True)
-    std_b = x.std(dim=(0, 2, 3), unbiased=False, keepdim=True)
+class _TorchShortcut(CheckFailed):
+    """Raised when the learner's function calls PyTorch's batch norm or autograd."""
+
+
+@contextlib.contextmanager
+def _no_torch_shortcuts(what: str):
+    """While the learner's ``what`` runs, PyTorch's batch norm and autograd raise
+    :class:`_TorchShortcut` with a message that says why."""
+    message = (f"{what} called {{name}}: this exercise asks for batch norm written by hand in NumPy "
+               "(np.mean, np.var, np.sqrt, np.sum), not PyTorch's batch norm or autograd")
+    targets = [(F, "batch_norm", "torch.nn.functional.batch_norm"), (torch, "batch_norm", "torch.batch_norm"),
+               (torch, "native_batch_norm", "torch.native_batch_norm"),
+               (torch.autograd, "grad", "torch.autograd.grad"), (torch.autograd, "backward", "torch.autograd.backward"),
+               (torch.Tensor, "backward", "Tensor.backward")]
+    try:
+        import torch.func as tfunc
+        targets += [(tfunc, name, f"torch.func.{name}") for name in ("grad", "vjp", "jacrev", "jacfwd")
+                    if hasattr(tfunc, name)]
+    except ImportError:  # pragma: no cover - old PyTorch
+        pass
+    saved = [(obj, attr, getattr(obj, attr)) for obj, attr, _ in targets]
+
+    def refuse(name: str) -> Callable:
+        def raiser(*args: Any, **kwargs: Any) -> Any:
+            raise _TorchShortcut(message.format(name=name))
+        return raiser
+
+    try:
+        for obj, attr, name in targets:
+            setattr(obj, attr, refuse(name))
+        yield
+    finally:
+        for obj, attr, original in saved:
+            setattr(obj, attr, original)
+
+
+def _call_numpy(fn: Callable, what: str, *args: Any) -> Any:
+    """Call the learner's NumPy function on copies of ``args`` with the torch shortcuts off."""
+    with _no_torch_shortcuts(what):
+        return _call(fn, what, *(a.copy() if isinstance(a, np.ndarray) else a for a in args))
+
+
+def _numpy_result(value: Any, what: str) -> np.ndarray:
+    if _is_stub(value):
+        raise CheckFailed(NOT_IMPLEMENTED.format(what=what.split(" ")[0]))
+    if isinstance(value, torch.Tensor):
+        raise CheckFailed(f"{what} is a torch tensor: this exercise is written in NumPy; the inputs are NumPy "
+                          "arrays and the answer must be one too (use np.mean, np.var, ..., not torch)")
+    if not isinstance(value, np.ndarray):
+        raise CheckFailed(f"{what} should be a NumPy array, got {type(value).__name__}")
+    if value.dtype.kind not in "fc":
+        raise CheckFailed(f"{what} has dtype {value.dtype}: it should hold floats (the inputs are float64)")
+    return value
+
+
+def _np_close(a: np.ndarray, b: np.ndarray, atol: float = 1e-6) -> bool:
+    return a.shape == b.shape and bool(np.allclose(a, b, atol=atol, rtol=1e-5))
+
+
+def _np_rel_error(a: np.ndarray, b: np.ndarray) -> float:
+    return relative_error(a, b) if a.shape == b.shape else float("inf")
+
+
+def _bn_inputs(gen: torch.Generator, shape: tuple[int, ...], scale: float = 3.0, shift: float = 2.0):
+    """x, gamma, beta as float64 NumPy arrays (drawn with torch, so the same on every machine)."""
+    c = shape[1]
+    x = (torch.randn(shape, generator=gen, dtype=torch.float64) * scale + shift).numpy()
+    gamma = (torch.rand(c, generator=gen, dtype=torch.float64) + 0.5).numpy()
+    beta = torch.randn(c, generator=gen, dtype=torch.float64).numpy()
+    return x, gamma, beta
+
+
+def _bn_reference(x: np.ndarray, gamma: np.ndarray, beta: np.ndarray, eps: float) -> np.ndarray:
+    """PyTorch's batch norm in training mode, on float64 copies of the NumPy inputs."""
+    t = lambda a: torch.from_numpy(np.array(a, dtype=np.float64))  # noqa: E731
+    return F.batch_norm(t(x), None, None, t(gamma), t(beta), training=True, eps=eps).numpy()
+
+
+def _per_channel(v: np.ndarray) -> np.ndarray:
+    return v[None, :, None, None]
+
+
+def _bn_variants(x: np.ndarray, gamma: np.ndarray, beta: np.ndarray, eps: float) -> list[tuple[np.ndarray, str]]:
+    g, b = _per_channel(gamma), _per_channel(beta)
+    mean = x.mean(axis=_AXES, keepdims=True)
+    var_b = x.var(axis=_AXES, keepdims=True)
+    var_u = x.var(axis=_AXES, ddof=1, keepdims=True)
     out = [
-        (g * (x - mean) / torch.sqrt(var_u + eps) + b,
+        (g * (x - mean) / np.sqrt(var_u + eps) + b,
          "this is the unbiased variance (divided by m - 1); batch norm normalizes with the biased "
-         "variance, the mean of (x - mean)^2 over the m = N*H*W values (unbiased=False). "
+         "variance, the mean of (x - mean)^2 over the m = N*H*W values (ddof=0, NumPy's default). "
          "The unbiased one is only used to update running_var"),
-        (g * (x - mean) / (std_b + eps) + b,
+        (g * (x - mean) / (np.sqrt(var_b) + eps) + b,
          "eps goes inside the square root: (x - mean) / sqrt(var + eps)"),
-        (g * (x - mean) / torch.sqrt(var_b) + b, "eps is missing: divide by sqrt(var + eps)"),
-        ((x - mean) / torch.sqrt(var_b + eps),
+        (g * (x - mean) / np.sqrt(var_b) + b, "eps is missing: divide by sqrt(var + eps)"),
+        ((x - mean) / np.sqrt(var_b + eps),
          "gamma and beta are missing: scale by gamma and shift by beta after normalizing"),
-        ((x - mean) / torch.sqrt(var_b + eps) * b + g, "gamma and beta are swapped: y = gamma * x_hat + beta"),
+        (b * (x - mean) / np.sqrt(var_b + eps) + g, "gamma and beta are swapped: y = gamma * x_hat + beta"),
+        (g * (x - mean) / np.sqrt(var_b + eps), "beta is missing: shift by beta after scaling by gamma"),
     ]
-    for dims, hint in [((0,), "the statistics are over the batch axis only: average over N, H and W (dim=(0, 2, 3)), one mean per channel"),
+    for axes, hint in [((0,), "the statistics are over the batch axis only: average over N, H and W (axis=(0, 2, 3)), one mean per channel"),
                        ((1, 2, 3), "these are per-sample statistics (layer norm): batch norm averages over N, H and W, one mean per channel"),
-                       ((0, 1, 2, 3), "one mean and variance for the whole tensor: batch norm keeps one per channel (dim=(0, 2, 3))")]:
-        m = x.mean(dim=dims, keepdim=True)
-        v = x.var(dim=dims, unbiased=False, keepdim=True)
-        out.append((g * (x - m) / torch.sqrt(v + eps) + b, hint))
+                       ((0, 1, 2, 3), "one mean and variance for the whole array: batch norm keeps one per channel (axis=(0, 2, 3))")]:
+        m = x.mean(axis=axes, keepdims=True)
+        v = x.var(axis=axes, keepdims=True)
+        out.append((g * (x - m) / np.sqrt(v + eps) + b, hint))
     return out
 
 
-def check_batchnorm_forward(fn: Callable[..., torch.Tensor], hidden: bool = False) -> None:
-    """``fn(x, gamma, beta, eps)``: batch norm in training mode, x: (N, C, H, W) -> (N, C, H, W).
+def check_batchnorm_forward(fn: Callable[..., np.ndarray], hidden: bool = False) -> None:
+    """``fn(x, gamma, beta, eps)``: batch norm in training mode, in NumPy.
 
-    Compared with ``F.batch_norm(..., training=True)``.
+    x: float64 array (N, C, H, W), gamma, beta: (C,) -> a float64 array (N, C, H, W).
+    Compared with PyTorch's ``F.batch_norm(..., training=True)``; while ``fn`` runs,
+    PyTorch's batch norm and autograd raise, and a torch tensor is not accepted as the answer.
     """
     gen = torch.Generator().manual_seed(1)
     shapes = [(4, 3, 5, 5), (2, 2, 1, 3)] + ([(8, 5, 3, 2), (3, 1, 4, 4)] if hidden else [])
     for shape in shapes:
-        c = shape[1]
-        x = torch.randn(shape, generator=gen) * 3 + 2
-        gamma = torch.rand(c, generator=gen) + 0.5
-        beta = torch.randn(c, generator=gen)
+        x, gamma, beta = _bn_inputs(gen, shape)
         eps = 1e-5 if shape[0] > 2 else 0.1   # a large eps makes its place visible
-        got = _call(fn, "batchnorm_forward", x.clone(), gamma.clone(), beta.clone(), eps)
         expected = _bn_reference(x, gamma, beta, eps)
-        if _is_stub(got):
-            raise CheckFailed(NOT_IMPLEMENTED.format(what="batchnorm_forward"))
+        got = _call_numpy(fn, "batchnorm_forward", x, gamma, beta, eps)
         if isinstance(got, tuple):
-            raise CheckFailed("batchnorm_forward should return one tensor y, not a tuple")
-        if not isinstance(got, torch.Tensor):
-            raise CheckFailed(f"batchnorm_forward should return a tensor, got {type(got).__name__}")
+            raise CheckFailed("batchnorm_forward should return one array y, not a tuple")
+        got = _numpy_result(got, "the output of batchnorm_forward")
         if got.shape != expected.shape:
-            raise CheckFailed(f"for x of shape {shape} the output has shape {tuple(got.shape)}: "
-                              "batch norm keeps the shape of x; use keepdim=True (or [None, :, None, None]) to broadcast")
-        if not _close(got, expected):
-            hint = next((h for v, h in _bn_variants(x, gamma, beta, eps) if _close(got, v)), None)
-            diff = (got - expected).abs().max().item()
-            raise CheckFailed(f"for x of shape {shape} the output differs from F.batch_norm by up to {diff:.3g}"
+            raise CheckFailed(f"for x of shape {shape} the output has shape {got.shape}: batch norm keeps "
+                              "the shape of x; use keepdims=True (or [None, :, None, None]) to broadcast")
+        if not _np_close(got, expected, atol=1e-5):
+            hint = next((h for v, h in _bn_variants(x, gamma, beta, eps) if _np_close(got, v, atol=1e-5)), None)
+            diff = float(np.abs(got - expected).max())
+            raise CheckFailed(f"for x of shape {shape} the output differs from PyTorch's batch norm by up to {diff:.3g}"
                               + (f": {hint}" if hint else ": compare each step with section 1: which statistics, "
                                  "over which axes, and where gamma and beta enter"))
     passed("batchnorm_forward")
 
 
 # ------------------------------------------------------------ 09: parameters and buffers
-BN_EXERCISE_CHANNELS = (24, 40, 88)   # the channels of the exercise's three BatchNorm2d layers
+# Exercise 2's network: a 3x32x32 colour image, two conv blocks and a hidden linear layer,
+# each followed by a batch norm (BatchNorm1d after the Linear), trained in batches of 36.
+BN_EXERCISE_BATCH = 36
 
 
-def check_bn_counts(params: Any, buffers: Any, channels: tuple[int, ...] = BN_EXERCISE_CHANNELS) -> None:
-    """Learnable parameters and buffer values of the ``nn.BatchNorm2d(c)`` layers, one per
-    entry of ``channels``, together. Wrong answers get a hint, never the right count."""
-    params = _int_answer(params, "bn_params")
-    buffers = _int_answer(buffers, "bn_buffers")
-    layers = [nn.BatchNorm2d(c) for c in channels]
-    exp_p = sum(p.numel() for bn in layers for p in bn.parameters())
-    exp_b = sum(b.numel() for bn in layers for b in bn.buffers())
-    total, n = sum(channels), len(channels)
-    single = {2 * 64: "that is one BatchNorm2d(64), the layer of section 1",
-              2 * 64 + 1: "that is one BatchNorm2d(64), the layer of section 1"}
-    if params != exp_p:
-        hints = {total: "there are two learned vectors per channel: gamma (weight) and beta (bias)",
+def bn_exercise_net() -> nn.Sequential:
+    """The network of notebook 09's exercise 2: (N, 3, 32, 32) -> (N, 10)."""
+    return nn.Sequential(
+        nn.Conv2d(3, 32, 3, padding=1, bias=False), nn.BatchNorm2d(32), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(32, 64, 3, padding=1, bias=False), nn.BatchNorm2d(64), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Flatten(), nn.Linear(64 * 8 * 8, 128, bias=False), nn.BatchNorm1d(128), nn.ReLU(),
+        nn.Linear(128, 10))
+
+
+def _bn_layer_facts(batch: int) -> tuple[int, int, list[int], list[int]]:
+    """Parameters and buffer values of the exercise net's batch-norm layers, and for each
+    of them the number of features and the values m it averages per feature in train()."""
+    net = bn_exercise_net().train()
+    bns = [m for m in net.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    seen: list[int] = []
+    hooks = [bn.register_forward_hook(lambda mod, inp, out: seen.append(inp[0].numel() // inp[0].shape[1]))
+             for bn in bns]
+    with torch.no_grad():
+        net(torch.zeros(batch, 3, 32, 32))
+    for h in hooks:
+        h.remove()
+    params = sum(p.numel() for bn in bns for p in bn.parameters())
+    buffers = sum(b.numel() for bn in bns for b in bn.buffers())
+    return params, buffers, [bn.num_features for bn in bns], seen
+
+
+def check_bn_counts(bn_params: Any, bn_buffers: Any, m_conv2: Any, m_linear: Any,
+                    batch: int = BN_EXERCISE_BATCH) -> None:
+    """Exercise 2: the batch-norm layers of :func:`bn_exercise_net` together (learnable
+    parameters, buffer values), and the values m that its second BatchNorm2d and its
+    BatchNorm1d average per channel / feature for a batch of ``batch`` images in train().
+    Wrong answers get a hint, never the right count."""
+    bn_params = _int_answer(bn_params, "bn_params")
+    bn_buffers = _int_answer(bn_buffers, "bn_buffers")
+    m_conv2 = _int_answer(m_conv2, "m_conv2")
+    m_linear = _int_answer(m_linear, "m_linear")
+    exp_p, exp_b, features, m_seen = _bn_layer_facts(batch)
+    total, n = sum(features), len(features)
+    conv_only = sum(features[:-1])
+    if bn_params != exp_p:
+        hints = {total: "there are two learned vectors per channel or feature: gamma (weight) and beta (bias)",
                  4 * total: "running_mean and running_var are buffers, not parameters: the optimizer never updates them",
                  4 * total + n: "the running statistics and the counter are buffers, not parameters",
-                 2 * max(channels): "add up all the layers, not only the widest"}
-        hint = hints.get(params) or single.get(params) or "gamma and beta, C values each, summed over the layers"
-        raise CheckFailed(f"bn_params is {params}, which is not right: {hint}")
-    if buffers != exp_b:
+                 2 * conv_only: "the BatchNorm1d after the Linear layer has a gamma and a beta per feature too",
+                 2 * max(features): "add up all the batch-norm layers, not only the widest",
+                 2 * 64: "that is one BatchNorm2d(64), the layer of section 1"}
+        hint = hints.get(bn_params, "gamma and beta, one value each per channel (or feature), summed over the layers")
+        raise CheckFailed(f"bn_params is {bn_params}, which is not right: {hint}")
+    if bn_buffers != exp_b:
         hints = {2 * total: "also count num_batches_tracked, one integer per layer (look at bn.state_dict())",
                  2 * total + 1: "num_batches_tracked is one integer per layer: each of the layers has its own",
-                 total: "running_mean and running_var have C values each",
-                 total + n: "running_mean and running_var have C values each",
-                 4 * total + n: "gamma and beta are parameters, not buffers"}
-        hint = hints.get(buffers) or single.get(buffers) or "list one layer's buffers with dict(bn.named_buffers())"
-        raise CheckFailed(f"bn_buffers is {buffers}, which is not right: {hint}")
-    print("Why: the optimizer updates only parameters (gamma, beta); the running averages and the "
-          "batch counter are buffers, saved in the state_dict but changed only by forward passes in train().")
-    passed("BatchNorm2d counts")
+                 total: "running_mean and running_var have one value each per channel or feature",
+                 total + n: "running_mean and running_var have one value each per channel or feature",
+                 4 * total + n: "gamma and beta are parameters, not buffers",
+                 2 * conv_only + n - 1: "the BatchNorm1d has the same buffers as a BatchNorm2d",
+                 2 * conv_only: "the BatchNorm1d has the same buffers as a BatchNorm2d, and each layer has a counter",
+                 2 * 64 + 1: "that is one BatchNorm2d(64), the layer of section 1"}
+        hint = hints.get(bn_buffers, "list one layer's buffers with dict(bn.named_buffers())")
+        raise CheckFailed(f"bn_buffers is {bn_buffers}, which is not right: {hint}")
+    m2 = m_seen[1]
+    if m_conv2 != m2:
+        hw = m2 // batch
+        hints = {batch: "a BatchNorm2d averages over H and W as well as over the batch: m = N * H * W",
+                 hw: "the statistics are over the whole batch: m = N * H * W, the N images too",
+                 batch * hw * 4: "the second convolution sees the maps after the first max-pooling",
+                 batch * hw // 4: "the second max-pooling comes after this batch norm: it sees the maps before pooling",
+                 m2 * features[1]: "that counts every channel: a BatchNorm2d keeps one mean per channel, "
+                                   "so m counts the values of ONE channel",
+                 m2 - 1: "m is the number of values (N * H * W); m - 1 only appears in the unbiased variance"}
+        hint = hints.get(m_conv2, "the values of one channel in the batch: N * H * W at that layer")
+        raise CheckFailed(f"m_conv2 is {m_conv2}, which is not right: {hint}")
+    if m_linear != m_seen[2]:
+        hints = {features[2]: "that is the number of features; m counts the values ONE feature takes in a batch",
+                 batch * features[2]: "a BatchNorm1d keeps one mean per feature: m counts one feature's values",
+                 m2: "after Flatten and Linear there are no H and W: the input of BatchNorm1d is (N, features)",
+                 1: "each feature's mean is over the batch, not over one image",
+                 batch - 1: "m is the number of values; m - 1 only appears in the unbiased variance"}
+        hint = hints.get(m_linear, "BatchNorm1d on an (N, features) input: the statistics of one feature over the batch")
+        raise CheckFailed(f"m_linear is {m_linear}, which is not right: {hint}")
+    print("Why: the optimizer updates only parameters (gamma, beta); the running averages and the batch counter "
+          "are buffers. A BatchNorm1d after a Linear layer has no H and W, so each feature is normalized over "
+          "the batch alone: with small batches its statistics are noisy.")
+    passed("batch-norm counts")
 
 
 # ------------------------------------------------------------ 09: batch norm backward
-def _bn_backward_reference(dout: torch.Tensor, x: torch.Tensor, gamma: torch.Tensor, eps: float):
-    x = x.detach().clone().requires_grad_(True)
-    gamma = gamma.detach().clone().requires_grad_(True)
-    beta = torch.zeros_like(gamma, requires_grad=True)
-    y = F.batch_norm(x, None, None, gamma, beta, training=True, eps=eps)
-    dx, dgamma, dbeta = torch.autograd.grad(y, (x, gamma, beta), dout)
-    return dx, dgamma, dbeta
+def _bn_backward_reference(dout: np.ndarray, x: np.ndarray, gamma: np.ndarray, eps: float):
+    """dx, dgamma, dbeta by PyTorch's autograd through F.batch_norm (beta = 0), as NumPy arrays."""
+    xt = torch.from_numpy(x.copy()).requires_grad_(True)
+    gt = torch.from_numpy(gamma.copy()).requires_grad_(True)
+    bt = torch.zeros_like(gt, requires_grad=True)
+    y = F.batch_norm(xt, None, None, gt, bt, training=True, eps=eps)
+    return tuple(g.numpy() for g in torch.autograd.grad(y, (xt, gt, bt), torch.from_numpy(dout.copy())))
 
 
-def _numerical_dx(dout: torch.Tensor, x: torch.Tensor, gamma: torch.Tensor, eps: float, h: float = 1e-6) -> torch.Tensor:
+def _bn_forward_np(x: np.ndarray, gamma: np.ndarray, eps: float) -> np.ndarray:
+    """The reference forward in NumPy (beta = 0), for the numerical gradient."""
+    xhat = (x - x.mean(axis=_AXES, keepdims=True)) / np.sqrt(x.var(axis=_AXES, keepdims=True) + eps)
+    return _per_channel(gamma) * xhat
+
+
+def _numerical_dx(dout: np.ndarray, x: np.ndarray, gamma: np.ndarray, eps: float) -> np.ndarray:
     """Central differences of sum(dout * batchnorm(x)) with respect to each entry of x (float64)."""
-    f = lambda t: (dout * F.batch_norm(t, None, None, gamma, torch.zeros_like(gamma), training=True, eps=eps)).sum()  # noqa: E731
-    grad = torch.zeros_like(x)
-    flat, gflat = x.view(-1), grad.view(-1)
-    for i in range(flat.numel()):
-        old = flat[i].item()
-        flat[i] = old + h
-        up = f(x).item()
-        flat[i] = old - h
-        down = f(x).item()
-        flat[i] = old
-        gflat[i] = (up - down) / (2 * h)
-    return grad
-
-
-def _rel_error(a: torch.Tensor, b: torch.Tensor) -> float:
-    return ((a - b).abs().max() / (a.abs().max() + b.abs().max()).clamp_min(1e-12)).item()
+    return numerical_gradient(lambda t: float(np.sum(dout * _bn_forward_np(t, gamma, eps))), x.copy())
 
 
 def check_batchnorm_backward(fn: Callable[..., Any], hidden: bool = False) -> None:
     """``fn(dout, x, gamma, eps) -> (dx, dgamma, dbeta)``: the backward pass of batch norm in
-    training mode, x and dout: (N, C, H, W), gamma: (C,).
+    training mode, in NumPy; dout, x: float64 arrays (N, C, H, W), gamma: (C,).
 
     dx is compared with a numerical gradient (central differences, float64) on a small
-    case, then dx, dgamma and dbeta with PyTorch's autograd on F.batch_norm.
+    case, then dx, dgamma and dbeta with PyTorch's autograd on F.batch_norm. While ``fn``
+    runs, PyTorch's batch norm and autograd raise; torch tensors are not accepted.
     """
     gen = torch.Generator().manual_seed(5)
     shapes = [(3, 2, 2, 2), (4, 3, 3, 2)] + ([(2, 4, 3, 3), (5, 1, 2, 1)] if hidden else [])
     for i, shape in enumerate(shapes):
         c = shape[1]
-        x = (torch.randn(shape, generator=gen, dtype=torch.float64) * 2 + 1)
-        gamma = torch.rand(c, generator=gen, dtype=torch.float64) + 0.5
-        dout = torch.randn(shape, generator=gen, dtype=torch.float64)
+        x, gamma, _ = _bn_inputs(gen, shape, scale=2.0, shift=1.0)
+        dout = torch.randn(shape, generator=gen, dtype=torch.float64).numpy()
         eps = 1e-5
-        got = _call(fn, "batchnorm_backward", dout.clone(), x.clone(), gamma.clone(), eps)
+        ref_dx, ref_dgamma, ref_dbeta = _bn_backward_reference(dout, x, gamma, eps)
+        got = _call_numpy(fn, "batchnorm_backward", dout, x, gamma, eps)
         if _is_stub(got):
             raise CheckFailed(NOT_IMPLEMENTED.format(what="batchnorm_backward"))
         if not isinstance(got, tuple) or len(got) != 3:
-            raise CheckFailed("batchnorm_backward should return a tuple of three tensors (dx, dgamma, dbeta)")
-        dx, dgamma, dbeta = got
+            raise CheckFailed("batchnorm_backward should return a tuple of three arrays (dx, dgamma, dbeta)")
+        dx, dgamma, dbeta = (_numpy_result(t, name) for t, name in zip(got, ("dx", "dgamma", "dbeta")))
         for name, t, want in (("dx", dx, shape), ("dgamma", dgamma, (c,)), ("dbeta", dbeta, (c,))):
-            if not isinstance(t, torch.Tensor):
-                raise CheckFailed(f"{name} should be a tensor, got {type(t).__name__}")
             if tuple(t.shape) != tuple(want):
                 what = "x" if name == "dx" else "gamma (one value per channel: sum over N, H and W)"
                 raise CheckFailed(f"for x of shape {shape}, {name} has shape {tuple(t.shape)}: it must have "
                                   f"the shape of {what}")
-        ref_dx, ref_dgamma, ref_dbeta = _bn_backward_reference(dout, x, gamma, eps)
         if i == 0:   # the numerical gradient check, as a learner would run it
-            num = _numerical_dx(dout, x.clone(), gamma, eps)
-            err = _rel_error(dx.double(), num)
-            if err < 1e-6:
-                print(f"numerical gradient check of dx (x of shape {shape}, float64 central differences): "
-                      "relative error below 1e-6, as it should be")
-            else:
-                print(f"numerical gradient check of dx (x of shape {shape}, float64 central differences): "
-                      f"relative error {err:.1e}; a right dx gives less than 1e-6")
-        if not _close(dbeta, ref_dbeta, atol=1e-6):
-            raise CheckFailed("dbeta is wrong: beta is added to every position of its channel; which entries "
-                              "of dout does its gradient collect?")
-        if not _close(dgamma, ref_dgamma, atol=1e-6):
-            mean = x.mean(dim=(0, 2, 3), keepdim=True)
-            xhat_u = (x - mean) / torch.sqrt(x.var(dim=(0, 2, 3), keepdim=True) + eps)
+            err = _np_rel_error(dx, _numerical_dx(dout, x, gamma, eps))
+            verdict = ("below 1e-6, as it should be" if err < 1e-6 else f"{err:.1e}; a right dx gives less than 1e-6")
+            print(f"numerical gradient check of dx (x of shape {shape}, float64 central differences): "
+                  f"relative error {verdict}")
+        if not _np_close(dbeta, ref_dbeta):
+            hint = ("it has one sign flipped: L grows with beta as dout says" if _np_close(-dbeta, ref_dbeta) else
+                    "beta is added to every position of its channel: which entries of dout does its gradient collect?")
+            raise CheckFailed(f"dbeta is wrong: {hint}")
+        if not _np_close(dgamma, ref_dgamma):
+            mean = x.mean(axis=_AXES, keepdims=True)
+            xhat_u = (x - mean) / np.sqrt(x.var(axis=_AXES, ddof=1, keepdims=True) + eps)
             hint = ("it equals dbeta, as if gamma were added; gamma multiplies the normalized x"
-                    if _close(dgamma, ref_dbeta, atol=1e-6) else
-                    "x_hat uses the biased variance (unbiased=False)" if _close(dgamma, (dout * xhat_u).sum(dim=(0, 2, 3)), atol=1e-6)
+                    if _np_close(dgamma, ref_dbeta) else
+                    "x_hat uses the biased variance (ddof=0)" if _np_close(dgamma, (dout * xhat_u).sum(axis=_AXES))
                     else "gamma multiplies the normalized x at every position of its channel")
             raise CheckFailed(f"dgamma is wrong: {hint}")
-        if not _close(dx, ref_dx, atol=1e-6):
-            g = gamma[None, :, None, None]
-            std = torch.sqrt(x.var(dim=(0, 2, 3), unbiased=False, keepdim=True) + eps)
-            xhat = (x - x.mean(dim=(0, 2, 3), keepdim=True)) / std
-            m = x.numel() // c
+        if not _np_close(dx, ref_dx):
+            g = _per_channel(gamma)
+            std = np.sqrt(x.var(axis=_AXES, keepdims=True) + eps)
+            xhat = (x - x.mean(axis=_AXES, keepdims=True)) / std
+            m = x.size // c
             dxhat = dout * g
+            mean_ = lambda a: a.mean(axis=_AXES, keepdims=True)  # noqa: E731
             variants = [
                 (dxhat / std, "dx treats the mean and variance as constants: both depend on x too, and each "
                               "adds a path from x to y"),
-                ((dxhat - dxhat.mean(dim=(0, 2, 3), keepdim=True)) / std,
-                 "the path through the variance is missing"),
-                ((dxhat - xhat * (dxhat * xhat).mean(dim=(0, 2, 3), keepdim=True)) / std,
-                 "the path through the mean is missing"),
-                ((dout - dout.mean(dim=(0, 2, 3), keepdim=True) - xhat * (dout * xhat).mean(dim=(0, 2, 3), keepdim=True)) / std,
+                ((dxhat - mean_(dxhat)) / std, "the path through the variance is missing"),
+                ((dxhat - xhat * mean_(dxhat * xhat)) / std, "the path through the mean is missing"),
+                ((dout - mean_(dout) - xhat * mean_(dout * xhat)) / std,
                  "gamma is missing: the gradient reaching x_hat is dout * gamma"),
-                ((m * dxhat - dxhat.sum(dim=(0, 2, 3), keepdim=True) - xhat * (dxhat * xhat).sum(dim=(0, 2, 3), keepdim=True))
+                ((m * dxhat - dxhat.sum(axis=_AXES, keepdims=True) - xhat * (dxhat * xhat).sum(axis=_AXES, keepdims=True))
                  / ((m - 1) * std),
                  "divide by m = N*H*W, not m - 1: the normalization uses the biased variance"),
             ]
-            hint = next((h for v, h in variants if _close(dx, v, atol=1e-6)), None)
+            hint = next((h for v, h in variants if _np_close(dx, v)), None)
             raise CheckFailed(f"for x of shape {shape} dx differs from the true gradient (relative error "
-                              f"{_rel_error(dx.double(), ref_dx):.1e})"
+                              f"{_np_rel_error(dx, ref_dx):.1e})"
                               + (f": {hint}" if hint else ": x reaches y directly, through the mean and through the "
                                  "variance; check each path on a tiny input with the numerical gradient"))
     print("Why: x enters y three times (directly, through the mean and through the variance); the two "
