@@ -186,11 +186,4 @@ EXERCISE_ANSWERS = {
     "03_padding_stride_shapes.ipynb": {"ex2-answer": ["19,296"], "ex3-answer": ["27"]},
 }
 
-
-@pytest.mark.parametrize("check, args, kwargs, forbidden", LEAK_CASES)
-def test_wrong_answers_never_show_the_right_value(check, args, kwargs, forbidden, capsys):
-    with pytest.raises(CheckFailed) as err:
-        check(*args, **kwargs)
-    shown = str(err.value) + capsys.readouterr().out
-    for s in forbidden:
-        assert s not in shown, (s, shown)
+# LEAK_CASES are run by tests/test_checks_no_leak.py (whole numbers matched as numbers).

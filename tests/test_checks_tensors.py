@@ -225,11 +225,4 @@ EXERCISE_ANSWERS = {"01_tensors_and_linear.ipynb": {
     "ex3-answer": ["921601", "608", "270273"],
 }}
 
-
-@pytest.mark.parametrize("check, args, kwargs, forbidden", LEAK_CASES)
-def test_no_leak(check, args, kwargs, forbidden, capsys):
-    with pytest.raises(CheckFailed) as err:
-        check(*args, **kwargs)
-    text = str(err.value) + capsys.readouterr().out
-    for s in forbidden:
-        assert s not in text, (s, text)
+# LEAK_CASES are run by tests/test_checks_no_leak.py (whole numbers matched as numbers).
