@@ -14,4 +14,13 @@ Modules, one job each:
 - ``cnnlib.checks``  feedback checks for the graded exercises.
 """
 
+import os as _os
+
+# OpenMP threads that sleep instead of spinning between parallel regions (see the thread
+# rule in cnnlib.train). libgomp reads this once, when torch is first imported, so it only
+# takes effect when cnnlib is imported before torch (scripts, the bench's workers,
+# ``python -m cnnlib.ddp``); a value already set in the environment wins. A notebook kernel
+# that imports torch first needs it in its environment (the Makefile's notebook targets).
+_os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 __version__ = "0.1.0"

@@ -128,9 +128,19 @@ def _stderr_is_terminal() -> bool:
 # time slice: measured on a busy 2-core machine, a LeNet step (batch 128) took 560-870 ms
 # at 2 threads against 57-111 ms at 1 thread (8-10x the CPU time), and 70-96 ms at 2
 # threads with OMP_WAIT_POLICY=PASSIVE. The wait policy is read once, when torch loads
-# libgomp, so a library cannot change it later (set OMP_WAIT_POLICY=PASSIVE in the shell
-# before starting Python to make every pool sleep instead of spin); the thread count can
-# be changed at any time, so that is what the rule sets.
+# libgomp, so a library cannot change it later; the thread count can be changed at any
+# time, so that is what the rule sets.
+#
+# The wait policy too: importing cnnlib sets OMP_WAIT_POLICY=PASSIVE (os.environ.setdefault,
+# so a value from the shell wins), which takes effect when cnnlib is imported BEFORE torch
+# (scripts, the bench's workers); a notebook kernel that imports torch first needs it in
+# its environment. Measured (fit, LeNet channels_last, 20 batches of 128, fresh processes,
+# 2 interleaved rounds, medians, on a 2-core machine that other jobs kept at a load
+# average of 6-13): with this rule bypassed, 2 threads took 5.3x as long as 1 thread with
+# the default policy (7.1x beside a 2-thread background training job) and 0.88x with
+# PASSIVE (0.56x beside the job); with the rule (LeNet -> 1 thread) 0.8-1.1x either way.
+# Not measured on an idle machine, where passive waiting could cost a little per
+# parallel region for work big enough to get 2 threads.
 #
 # PARALLEL_MIN_FLOPS is 5e8 forward FLOPs per batch: LeNet at batch 128 is 1.1e8 (one
 # thread), the CPU ResNet of notebook 10 (small_resnet widths (16, 32, 64)) at batch 128

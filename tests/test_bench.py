@@ -182,3 +182,29 @@ def test_background_load_runs_while_open_and_is_stopped(monkeypatch):
     with bench.BackgroundLoad() as load:
         assert load.proc.poll() is None
     assert load.proc.poll() is not None
+
+
+def test_background_load_spins_as_a_plain_pytorch_job(monkeypatch):
+    """The load keeps OpenMP's default wait policy even where cnnlib set PASSIVE here."""
+    seen = {}
+
+    class FakeProc:
+        def poll(self):
+            return None
+
+        def terminate(self):
+            pass
+
+        def wait(self, timeout=None):
+            return 0
+
+    def fake_popen(cmd, **kw):
+        seen.update(kw)
+        return FakeProc()
+
+    monkeypatch.setattr(bench.time, "sleep", lambda s: None)
+    monkeypatch.setattr(bench.subprocess, "Popen", fake_popen)
+    monkeypatch.setenv("OMP_WAIT_POLICY", "PASSIVE")
+    with bench.BackgroundLoad():
+        pass
+    assert "OMP_WAIT_POLICY" not in seen["env"]

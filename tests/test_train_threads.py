@@ -130,3 +130,17 @@ def test_fit_restores_the_count_when_training_fails():
         fit(model, TensorLoader(x, y, batch_size=4), 1, torch.optim.SGD(model.parameters(), 0.1),
             loss_fn=bad_loss, progress=False, device="cpu")
     assert torch.get_num_threads() == 2
+
+
+@pytest.mark.parametrize("given, expected", [(None, "PASSIVE"), ("ACTIVE", "ACTIVE")])
+def test_importing_cnnlib_makes_openmp_wait_passively_unless_the_shell_says_otherwise(given, expected):
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    if given is not None:
+        env["OMP_WAIT_POLICY"] = given
+    code = "import os, cnnlib; print(os.environ['OMP_WAIT_POLICY'])"
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == expected
