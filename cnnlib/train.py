@@ -113,11 +113,14 @@ def _stderr_is_terminal() -> bool:
 #   threads = 1                            if the work of one batch is small
 #                                          (forward FLOPs < PARALLEL_MIN_FLOPS), or on a
 #                                          non-CPU device leave the count as it is;
-#   threads = min(requested, free cores)   otherwise, where free cores = usable CPUs minus
-#                                          the other runnable tasks on the machine (>= 1).
+#   threads = min(requested, usable CPUs)  otherwise (the CPUs this process may run on).
 #
 # It only ever LOWERS the count the caller set (torch.set_num_threads): a notebook that
-# asks for 1 thread keeps 1, and results that depend on the thread count do not change.
+# asks for 1 thread keeps 1. It does NOT look at the load: the thread count changes the
+# order in which floating-point sums are taken (measured: three SGD steps of a small CNN
+# at 1 and at 2 threads differ by 4e-7), and over an epoch such differences grow, so a
+# count that followed the load would make a run's numbers depend on what else the
+# machine was doing. On one machine, the same seed gives the same numbers.
 #
 # Why. PyTorch's CPU kernels run on an OpenMP pool (libgomp in the pip wheels, shared by
 # MKL). After each parallel region libgomp's workers busy-wait for the next one (the
@@ -134,7 +137,8 @@ def _stderr_is_terminal() -> bool:
 # The wait policy too: importing cnnlib sets OMP_WAIT_POLICY=PASSIVE (os.environ.setdefault,
 # so a value from the shell wins), which takes effect when cnnlib is imported BEFORE torch
 # (scripts, the bench's workers); a notebook kernel that imports torch first needs it in
-# its environment. Measured (fit, LeNet channels_last, 20 batches of 128, fresh processes,
+# its environment: `make lab` starts JupyterLab with it (tools/lab.py), so a learner's
+# kernels sleep instead of spinning when the laptop is busy. Measured (fit, LeNet channels_last, 20 batches of 128, fresh processes,
 # 2 interleaved rounds, medians, on a 2-core machine that other jobs kept at a load
 # average of 6-13): with this rule bypassed, 2 threads took 5.3x as long as 1 thread with
 # the default policy (7.1x beside a 2-thread background training job) and 0.88x with
@@ -144,7 +148,7 @@ def _stderr_is_terminal() -> bool:
 #
 # PARALLEL_MIN_FLOPS is 5e8 forward FLOPs per batch: LeNet at batch 128 is 1.1e8 (one
 # thread), the CPU ResNet of notebook 10 (small_resnet widths (16, 32, 64)) at batch 128
-# is 6.5e8 (two threads while the cores are free).
+# is 6.5e8 (two threads on a 2-core machine).
 
 PARALLEL_MIN_FLOPS = 5e8
 
@@ -185,30 +189,12 @@ def _forward_flops(model: nn.Module, batch: torch.Tensor) -> float | None:
     return total[0] * len(batch) / max(n, 1)
 
 
-def free_cores() -> int:
-    """CPUs this process may use minus the other tasks that are running right now (>= 1).
-
-    On Linux the running tasks come from ``/proc/loadavg`` (its 4th field, sampled 5
-    times 10 ms apart, median, this process counted out); elsewhere from the 1-minute
-    load average."""
+def usable_cores() -> int:
+    """The CPUs this process may run on (its affinity mask on Linux, else ``os.cpu_count()``), >= 1."""
     try:
-        cpus = len(os.sched_getaffinity(0))
+        return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # macOS, Windows
-        cpus = os.cpu_count() or 1
-    try:
-        samples = []
-        for i in range(5):
-            if i:
-                time.sleep(0.01)
-            with open("/proc/loadavg") as f:
-                samples.append(int(f.read().split()[3].split("/")[0]) - 1)
-        others = sorted(samples)[len(samples) // 2]
-    except (OSError, ValueError, IndexError):
-        try:
-            others = int(os.getloadavg()[0])
-        except (AttributeError, OSError):
-            others = 0
-    return max(1, cpus - max(0, others))
+        return os.cpu_count() or 1
 
 
 def threads_for(model: nn.Module, batch: torch.Tensor, requested: int | None = None) -> int:
@@ -217,7 +203,7 @@ def threads_for(model: nn.Module, batch: torch.Tensor, requested: int | None = N
     model: the network; batch: one input batch (B, ...) on the training device;
     requested: the most threads to use (default ``torch.get_num_threads()``).
     Returns 1 for small work per batch (forward FLOPs < ``PARALLEL_MIN_FLOPS``), else
-    ``min(requested, free_cores())``; on a non-CPU device ``requested`` unchanged.
+    ``min(requested, usable_cores())``; on a non-CPU device ``requested`` unchanged.
     Never more than ``requested``.
     """
     _validate.module("model", model)
@@ -232,7 +218,7 @@ def threads_for(model: nn.Module, batch: torch.Tensor, requested: int | None = N
         return requested
     if flops < PARALLEL_MIN_FLOPS:
         return 1
-    return min(requested, free_cores())
+    return min(requested, usable_cores())
 
 
 class _ThreadRule:

@@ -38,7 +38,7 @@ def test_server_flags():
 
 def test_lab_environment_puts_the_learner_config_first(tmp_path):
     env = lab.lab_environment({"HOME": "/h"}, tmp_path)
-    assert env == {"HOME": "/h", "JUPYTER_CONFIG_PATH": str(tmp_path)}
+    assert env == {"HOME": "/h", "JUPYTER_CONFIG_PATH": str(tmp_path), "OMP_WAIT_POLICY": "PASSIVE"}
     env = lab.lab_environment({"JUPYTER_CONFIG_PATH": "/mine"}, tmp_path)
     assert env["JUPYTER_CONFIG_PATH"] == str(tmp_path) + os.pathsep + "/mine"
 
@@ -112,3 +112,8 @@ def test_a_real_lab_on_the_workspace(tmp_path):
     assert f"Serving notebooks from local directory: {ws}" in log
     assert "No nbgrader_config.py" not in log and "nbgrader" not in log.split("+ ", 1)[1].split("\n", 1)[1]
     assert "Running as root" not in log
+
+
+def test_lab_kernels_wait_passively_unless_the_shell_says_otherwise(tmp_path):
+    assert lab.lab_environment({}, tmp_path)["OMP_WAIT_POLICY"] == "PASSIVE"
+    assert lab.lab_environment({"OMP_WAIT_POLICY": "ACTIVE"}, tmp_path)["OMP_WAIT_POLICY"] == "ACTIVE"

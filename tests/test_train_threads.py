@@ -1,4 +1,4 @@
-"""cnnlib.train's thread rule: threads_for, free_cores, and fit applying and undoing it."""
+"""cnnlib.train's thread rule: threads_for, usable_cores, and fit applying and undoing it."""
 from __future__ import annotations
 
 import io
@@ -11,7 +11,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from cnnlib import train
 from cnnlib.data import TensorLoader
 from cnnlib.models.lenet import LeNet
-from cnnlib.train import PARALLEL_MIN_FLOPS, fit, free_cores, threads_for
+from cnnlib.train import PARALLEL_MIN_FLOPS, fit, threads_for, usable_cores
 
 
 @pytest.fixture(autouse=True)
@@ -48,17 +48,24 @@ def test_lenet_trains_on_one_thread_whatever_was_asked():
         assert threads_for(LeNet(), x, requested) == 1
 
 
-def test_big_work_gets_the_free_cores_but_never_more_than_requested(monkeypatch):
+def test_big_work_gets_the_usable_cores_but_never_more_than_requested(monkeypatch):
     x = torch.rand(128, 3, 16, 16)
     assert train._forward_flops(big_model(), x) >= PARALLEL_MIN_FLOPS
-    monkeypatch.setattr(train, "free_cores", lambda: 2)
+    monkeypatch.setattr(train, "usable_cores", lambda: 2)
     assert threads_for(big_model(), x, 4) == 2
     assert threads_for(big_model(), x, 1) == 1
-    monkeypatch.setattr(train, "free_cores", lambda: 1)  # another job on the machine
-    assert threads_for(big_model(), x, 2) == 1
     torch.set_num_threads(3)
-    monkeypatch.setattr(train, "free_cores", lambda: 16)
+    monkeypatch.setattr(train, "usable_cores", lambda: 16)
     assert threads_for(big_model(), x) == 3  # default: torch's current count
+
+
+def test_the_count_does_not_follow_the_load(monkeypatch):
+    """A busy machine must not change the count: the count changes the numbers."""
+    x = torch.rand(128, 3, 16, 16)
+    monkeypatch.setattr(train, "usable_cores", lambda: 2)
+    monkeypatch.setattr(train, "open", lambda *a, **k: io.StringIO("9.0 9.0 9.0 12/150 99\n"), raising=False)
+    monkeypatch.setattr(train.os, "getloadavg", lambda: (9.0, 9.0, 9.0), raising=False)
+    assert threads_for(big_model(), x, 2) == 2
 
 
 def test_threads_for_draws_no_random_numbers_and_keeps_batch_norm_statistics():
@@ -92,14 +99,9 @@ def test_threads_for_rejects_bad_input(args, exc, match):
         threads_for(*args)
 
 
-def test_free_cores_counts_the_other_running_tasks(monkeypatch):
-    monkeypatch.setattr(train.os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
-    monkeypatch.setattr(train.time, "sleep", lambda s: None)
-    for line, expected in [("0.5 0.4 0.3 1/150 99\n", 2),   # only this process runs
-                           ("2.0 1.0 0.5 3/150 99\n", 1),   # a 2-thread job besides
-                           ("9.0 9.0 9.0 12/150 99\n", 1)]:  # never below one
-        monkeypatch.setattr(train, "open", lambda *a, **k: io.StringIO(line), raising=False)
-        assert free_cores() == expected
+def test_usable_cores_is_the_affinity_mask(monkeypatch):
+    monkeypatch.setattr(train.os, "sched_getaffinity", lambda pid: {0, 1, 5}, raising=False)
+    assert usable_cores() == 3
 
 
 def test_fit_trains_lenet_on_one_thread_and_restores_the_count():

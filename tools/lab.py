@@ -51,8 +51,12 @@ def server_flags(extra: Sequence[str], as_root: bool, curve: bool) -> list[str]:
 
 def lab_environment(environ: dict[str, str], config_dir: Path = LEARNER_CONFIG) -> dict[str, str]:
     """``environ`` with ``config_dir`` first on ``JUPYTER_CONFIG_PATH`` (highest priority,
-    read-only: settings and workspaces still go to the user's own Jupyter folder)."""
+    read-only: settings and workspaces still go to the user's own Jupyter folder), and
+    ``OMP_WAIT_POLICY=PASSIVE`` unless set: the notebooks' kernels import torch before
+    cnnlib, so only their environment can make PyTorch's idle threads sleep instead of
+    spinning on a laptop that is busy with something else (see THE RULE in cnnlib.train)."""
     env = dict(environ)
+    env.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     rest = env.get("JUPYTER_CONFIG_PATH")
     env["JUPYTER_CONFIG_PATH"] = str(config_dir) + (os.pathsep + rest if rest else "")
     return env
