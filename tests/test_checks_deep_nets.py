@@ -343,7 +343,8 @@ LEAK_CASES = [
 EXERCISE_ANSWERS = {
     "09_batchnorm_dropout_init.ipynb": {"ex2-answer": ["304", "307"]},
     "10_resnet.ipynb": {"ex1-answer": ["230144"]},
-    "11_densenet.ipynb": {"ex1-answer": ["216", "108", "26"]},
+    "11_densenet.ipynb": {"ex1-answer": ["216", "108", "26"],
+                          "ex3-answer": ["1504", "1936", "428", "860"]},   # predict-then-argue, by hand
 }
 
 
