@@ -154,4 +154,7 @@ LEAK_CASES = [
 ]
 
 # answers of the compute exercises, never shown above them (tests/test_exercises_unanswered.py)
-EXERCISE_ANSWERS = {"12_autoencoders.ipynb": {"ex3-answer": ["[1, 1, 2, 1, 2, 1, 2, 1, 1]", "1, 1, 2, 1, 2, 1, 2, 1, 1"]}}
+EXERCISE_ANSWERS = {"12_autoencoders.ipynb": {
+    "ex3-answer": ["[1, 1, 2, 1, 2, 1, 2, 1, 1]", "1, 1, 2, 1, 2, 1, 2, 1, 1"],
+    "ex5-answer": ["2, 2, 1"],   # kernel 5, stride 3: the period of its overlap counts
+}}

@@ -535,7 +535,8 @@ EXERCISE_ANSWERS = {
     # m_linear (36) is the batch size the question states: what it tests is that m = N there
     "09_batchnorm_dropout_init.ipynb": {"ex2-answer": ["448", "451", "9216"]},
     "10_resnet.ipynb": {"ex1-answer": ["230144"]},
-    "11_densenet.ipynb": {"ex1-answer": ["216", "108", "26"]},
+    "11_densenet.ipynb": {"ex1-answer": ["216", "108", "26"],
+                          "ex3-answer": ["1504", "1936", "428", "860"]},   # predict-then-argue, by hand
 }
 
 # LEAK_CASES are run by tests/test_checks_no_leak.py (whole numbers matched as numbers).
