@@ -368,8 +368,12 @@ def plot_history(*histories: History, labels: Sequence[str] | None = None, metri
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_xlim(0, longest + 0.2)
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=10)
-    fig.tight_layout()
+    # one legend for both panels, below them, so that it never covers a curve
+    handles, names = axes[0, 0].get_legend_handles_labels()
+    ncol = min(len(names), 2 if len(names) <= 4 else 3)
+    rows = math.ceil(len(names) / ncol)
+    fig.legend(handles, names, loc="lower center", ncol=ncol, fontsize=10, frameon=False)
+    fig.tight_layout(rect=(0, min(0.45, 0.09 * rows + 0.02), 1, 1))
     return fig
 
 

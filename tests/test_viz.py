@@ -239,6 +239,13 @@ def test_plot_history_draws_every_batch_and_whole_epoch_ticks():
     for ax in (loss_ax, acc_ax):
         ticks = [t for t in ax.get_xticks() if ax.get_xlim()[0] <= t <= ax.get_xlim()[1]]
         assert ticks and all(float(t).is_integer() for t in ticks)
+    # one legend for both panels, below them (outside every axes), none inside a panel
+    assert loss_ax.get_legend() is None and acc_ax.get_legend() is None
+    (legend,) = fig.legends
+    assert [t.get_text() for t in legend.get_texts()] == list(lines)
+    fig.canvas.draw()
+    box = legend.get_window_extent()
+    assert all(box.y1 <= ax.get_window_extent().y0 for ax in (loss_ax, acc_ax))
     plt.close(fig)
     old = History(train_loss=[1.0, 0.5], train_metric=[0.5, 0.8])  # no batch records: one dot per epoch
     fig = plot_history(old)
