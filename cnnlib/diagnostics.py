@@ -235,7 +235,7 @@ def plot_per_layer(series: Mapping[str, Sequence[float]], ylabel: str, title: st
     if title:
         ax.set_title(title)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=10)
     return fig
 
 

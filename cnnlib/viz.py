@@ -555,3 +555,49 @@ def legible(fig: plt.Figure, min_size: float = 10.0, colorbar_labels: Sequence[s
         if text.get_fontsize() < min_size:
             text.set_fontsize(min_size)
     return fig
+
+
+def label_points(ax: plt.Axes, points: ArrayLike, labels: Sequence[str], colors: Sequence | None = None,
+                 min_gap: float = 0.07, iterations: int = 200) -> list:
+    """Mark K points (for example class centres) on ``ax`` and label each one so that no two
+    labels overlap: a label starts on its point and is pushed away from the labels closer
+    than ``min_gap`` (a fraction of the axes' width and height) until none is; a moved label
+    gets a thin line to its point. points: (K, 2) in data coordinates. Returns the K label
+    texts (their final positions: ``t.xyann`` in data coordinates)."""
+    if not isinstance(ax, plt.Axes):
+        raise TypeError(f"ax must be a matplotlib Axes, got {type(ax).__name__}")
+    p = _np(points).astype(np.float64)
+    if p.ndim != 2 or p.shape[1] != 2 or len(p) == 0:
+        raise ValueError(f"points must have shape (K, 2) with K >= 1, got {p.shape}")
+    if len(labels) != len(p):
+        raise ValueError(f"labels must have one entry per point ({len(p)}), got {len(labels)}")
+    if colors is not None and len(colors) != len(p):
+        raise ValueError(f"colors must have one entry per point ({len(p)}), got {len(colors)}")
+    if isinstance(min_gap, bool) or not isinstance(min_gap, (int, float)) or not 0 < min_gap < 0.5:
+        raise ValueError(f"min_gap must be a fraction of the axes between 0 and 0.5, got {min_gap!r}")
+    x0, x1 = ax.get_xlim()
+    y0, y1 = ax.get_ylim()
+    span = np.array([x1 - x0, y1 - y0])
+    lo = np.array([x0, y0])
+    home = (p - lo) / span                                   # axes fractions
+    pos = home.copy()
+    rng = np.random.default_rng(0)                           # breaks exact ties, the same every run
+    for _ in range(iterations):
+        d = pos[:, None, :] - pos[None, :, :]
+        dist = np.linalg.norm(d, axis=2) + np.eye(len(pos))
+        close = (dist < min_gap) & ~np.eye(len(pos), dtype=bool)
+        if not close.any():
+            break
+        d = np.where(dist[..., None] < 1e-9, rng.normal(size=d.shape) * 1e-3, d)
+        push = (close[..., None] * d / dist[..., None] * (min_gap - dist)[..., None] / 2).sum(axis=1)
+        pos = np.clip(pos + push, 0.03, 0.97)
+    texts = []
+    for k, (xy, where) in enumerate(zip(p, pos * span + lo)):
+        color = colors[k] if colors is not None else "black"
+        ax.plot(*xy, marker="o", ms=5, color=color, mec="black", mew=0.8, zorder=5)
+        moved = np.linalg.norm((where - xy) / span) > 0.01
+        texts.append(ax.annotate(str(labels[k]), xy=tuple(xy), xytext=tuple(where), ha="center", va="center",
+                                 fontsize=12, weight="bold", zorder=6,
+                                 bbox=dict(boxstyle="circle,pad=0.2", fc="white", ec=color, lw=2),
+                                 arrowprops=dict(arrowstyle="-", color="black", lw=0.8) if moved else None))
+    return texts

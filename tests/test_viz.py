@@ -320,3 +320,31 @@ def test_show_map_rows_colorbar_labels_bad_input():
         viz.show_map_rows(rows, colorbar_labels={"saliency": "x"})
     with pytest.raises(TypeError, match="colorbar_labels must be a dict"):
         viz.show_map_rows(rows, colorbar_labels={"image": 3})
+
+
+def test_label_points_keeps_labels_apart_and_tied_to_their_points():
+    fig, ax = plt.subplots()
+    ax.set(xlim=(0, 10), ylim=(0, 10))
+    pts = np.array([[5, 5], [5.1, 5.05], [5.05, 4.95], [1, 1], [1, 1]])   # a crowd, and an exact tie
+    texts = viz.label_points(ax, pts, list("abcde"), colors=["C0", "C1", "C2", "C3", "C4"], min_gap=0.07)
+    where = np.array([t.xyann for t in texts]) / 10.0
+    gaps = [np.linalg.norm(where[i] - where[j]) for i in range(5) for j in range(i + 1, 5)]
+    assert min(gaps) >= 0.07 * 0.98
+    assert [t.xy for t in texts] == [tuple(map(float, p)) for p in pts]          # each label points at its point
+    assert texts[3].arrow_patch is not None                                    # a moved label has a line to it
+    lone = viz.label_points(ax, np.array([[9, 9]]), ["z"])
+    assert lone[0].xyann == lone[0].xy and lone[0].arrow_patch is None           # nothing to avoid: stays put
+    plt.close(fig)
+
+
+@pytest.mark.parametrize("args, match", [
+    ((np.zeros((3,)), ["a"] * 3), "points must have shape"),
+    ((np.zeros((2, 2)), ["a"]), "labels must have one entry per point"),
+])
+def test_label_points_bad_input(args, match):
+    fig, ax = plt.subplots()
+    with pytest.raises(ValueError, match=match):
+        viz.label_points(ax, *args)
+    with pytest.raises(ValueError, match="min_gap"):
+        viz.label_points(ax, np.zeros((1, 2)), ["a"], min_gap=0.9)
+    plt.close(fig)
