@@ -415,6 +415,17 @@ def _map_weights(student: nn.Module, ref: nn.Module) -> None:
     bns[0].load_state_dict(ref.downsample[1].state_dict())
 
 
+def _random_bn_statistics(model: nn.Module, gen: torch.Generator) -> None:
+    """Give every BatchNorm2d of ``model`` random running statistics and affine parameters, so
+    that an eval-mode comparison also tests where the learner applies them."""
+    for m in model.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            m.running_mean.normal_(0, 0.5, generator=gen)
+            m.running_var.uniform_(0.5, 2.0, generator=gen)
+            m.weight.data.uniform_(0.5, 1.5, generator=gen)
+            m.bias.data.normal_(0, 0.5, generator=gen)
+
+
 def check_residual_block(block_cls: type[nn.Module], hidden: bool = False) -> None:
     """``block_cls(in_channels, out_channels, stride)`` behaves as a ResNet basic block.
 
@@ -428,12 +439,7 @@ def check_residual_block(block_cls: type[nn.Module], hidden: bool = False) -> No
     for cin, cout, stride in cases:
         torch.manual_seed(3)
         ref = BasicBlock(cin, cout, stride)
-        for m in ref.modules():
-            if isinstance(m, nn.BatchNorm2d):
-                m.running_mean.normal_(0, 0.5, generator=gen)
-                m.running_var.uniform_(0.5, 2.0, generator=gen)
-                m.weight.data.uniform_(0.5, 1.5, generator=gen)
-                m.bias.data.normal_(0, 0.5, generator=gen)
+        _random_bn_statistics(ref, gen)
         ref.eval()
         try:
             student = block_cls(cin, cout, stride)
@@ -642,11 +648,7 @@ def check_preact_block(block_cls: type[nn.Module], hidden: bool = False) -> None
         what = f"PreActBlock({cin}, {cout}, stride={stride})"
         torch.manual_seed(8)
         ref = _PreActReference(cin, cout, stride)
-        for bn in (ref.bn1, ref.bn2):
-            bn.running_mean.normal_(0, 0.5, generator=gen)
-            bn.running_var.uniform_(0.5, 2.0, generator=gen)
-            bn.weight.data.uniform_(0.5, 1.5, generator=gen)
-            bn.bias.data.normal_(0, 0.5, generator=gen)
+        _random_bn_statistics(ref, gen)
         ref.eval()
         try:
             student = block_cls(cin, cout, stride)
