@@ -426,6 +426,20 @@ def _random_bn_statistics(model: nn.Module, gen: torch.Generator) -> None:
             m.bias.data.normal_(0, 0.5, generator=gen)
 
 
+def _reference_and_student(make_ref, block_cls, args: tuple, gen: torch.Generator, seed: int, what: str):
+    """The reference block (seeded, random BatchNorm statistics, eval mode) and the learner's
+    block built with the same ``args``; a stubbed ``__init__`` fails with the stub message."""
+    torch.manual_seed(seed)
+    ref = make_ref(*args)
+    _random_bn_statistics(ref, gen)
+    ref.eval()
+    try:
+        student = block_cls(*args)
+    except NotImplementedError:
+        raise CheckFailed(NOT_IMPLEMENTED.format(what=what)) from None
+    return ref, student
+
+
 def check_residual_block(block_cls: type[nn.Module], hidden: bool = False) -> None:
     """``block_cls(in_channels, out_channels, stride)`` behaves as a ResNet basic block.
 
@@ -437,14 +451,7 @@ def check_residual_block(block_cls: type[nn.Module], hidden: bool = False) -> No
     cases = [(8, 8, 1), (8, 16, 2)] + ([(4, 12, 1), (6, 6, 2)] if hidden else [])
     gen = torch.Generator().manual_seed(2)
     for cin, cout, stride in cases:
-        torch.manual_seed(3)
-        ref = BasicBlock(cin, cout, stride)
-        _random_bn_statistics(ref, gen)
-        ref.eval()
-        try:
-            student = block_cls(cin, cout, stride)
-        except NotImplementedError:
-            raise CheckFailed(NOT_IMPLEMENTED.format(what="ResidualBlock")) from None
+        ref, student = _reference_and_student(BasicBlock, block_cls, (cin, cout, stride), gen, 3, "ResidualBlock")
         if _is_stub(getattr(student, "shortcut", None)):
             raise CheckFailed("self.shortcut is not set yet: replace the `...` with nn.Identity() or a projection")
         _map_weights(student, ref)
@@ -646,14 +653,8 @@ def check_preact_block(block_cls: type[nn.Module], hidden: bool = False) -> None
     gen = torch.Generator().manual_seed(7)
     for cin, cout, stride in cases:
         what = f"PreActBlock({cin}, {cout}, stride={stride})"
-        torch.manual_seed(8)
-        ref = _PreActReference(cin, cout, stride)
-        _random_bn_statistics(ref, gen)
-        ref.eval()
-        try:
-            student = block_cls(cin, cout, stride)
-        except NotImplementedError:
-            raise CheckFailed(NOT_IMPLEMENTED.format(what="PreActBlock.__init__")) from None
+        ref, student = _reference_and_student(_PreActReference, block_cls, (cin, cout, stride), gen, 8,
+                                              "PreActBlock.__init__")
         if not isinstance(student, nn.Module):
             raise CheckFailed(f"{what} should be an nn.Module, got {type(student).__name__}")
         if _is_stub(getattr(student, "shortcut", None)):
