@@ -376,45 +376,6 @@ def check_batchnorm_backward(fn: Callable[..., Any], hidden: bool = False) -> No
 
 
 # ---------------------------------------------------------------- 10: residual block
-def _map_weights(student: nn.Module, ref: nn.Module) -> None:
-    """Copy the reference block's parameters and buffers into the student's, by role."""
-    pairs = [("conv1", ref.conv1), ("bn1", ref.bn1), ("conv2", ref.conv2), ("bn2", ref.bn2)]
-    for name, ref_mod in pairs:
-        mod = getattr(student, name, None)
-        if not isinstance(mod, type(ref_mod)):
-            raise CheckFailed(f"the block needs an attribute {name} of type {type(ref_mod).__name__} "
-                              "(keep the layers the template creates)")
-        mod.load_state_dict(ref_mod.state_dict())
-    sc = student.shortcut
-    if ref.downsample is None:
-        if isinstance(sc, nn.Module) and any(True for _ in sc.parameters()):
-            raise CheckFailed("when the input and output shapes are the same (stride 1, same channels) the "
-                              "shortcut is the identity: use nn.Identity(), no projection")
-        return
-    convs = [m for m in sc.modules() if isinstance(m, nn.Conv2d)] if isinstance(sc, nn.Module) else []
-    bns = [m for m in sc.modules() if isinstance(m, nn.BatchNorm2d)] if isinstance(sc, nn.Module) else []
-    if len(convs) != 1:
-        raise CheckFailed("when the block changes the shape (stride 2 or more channels) the shortcut must be a "
-                          "projection: nn.Sequential(nn.Conv2d(in, out, 1, stride=stride, bias=False), nn.BatchNorm2d(out))")
-    conv = convs[0]
-    ref_conv = ref.downsample[0]
-    if conv.kernel_size != (1, 1):
-        raise CheckFailed(f"the projection uses a {conv.kernel_size[0]}x{conv.kernel_size[1]} kernel: it is a 1x1 "
-                          "convolution (it only matches channels and, with its stride, the size)")
-    if conv.stride != ref_conv.stride:
-        raise CheckFailed(f"the shortcut's stride is {conv.stride[0]}, the block's is {ref_conv.stride[0]}: "
-                          "give the 1x1 convolution the block's stride, or x and F(x) have different H and W")
-    if conv.out_channels != ref_conv.out_channels or conv.in_channels != ref_conv.in_channels:
-        raise CheckFailed(f"the projection maps {conv.in_channels} -> {conv.out_channels} channels: it must map "
-                          "the block's in_channels to its out_channels")
-    if conv.bias is not None:
-        raise CheckFailed("the projection convolution has a bias: use bias=False (the BatchNorm after it has its own shift)")
-    if len(bns) != 1:
-        raise CheckFailed("the projection needs a BatchNorm2d after its 1x1 convolution")
-    conv.load_state_dict(ref_conv.state_dict())
-    bns[0].load_state_dict(ref.downsample[1].state_dict())
-
-
 def _random_bn_statistics(model: nn.Module, gen: torch.Generator) -> None:
     """Give every BatchNorm2d of ``model`` random running statistics and affine parameters, so
     that an eval-mode comparison also tests where the learner applies them."""
@@ -438,58 +399,6 @@ def _reference_and_student(make_ref, block_cls, args: tuple, gen: torch.Generato
     except NotImplementedError:
         raise CheckFailed(NOT_IMPLEMENTED.format(what=what)) from None
     return ref, student
-
-
-def check_residual_block(block_cls: type[nn.Module], hidden: bool = False) -> None:
-    """``block_cls(in_channels, out_channels, stride)`` behaves as a ResNet basic block.
-
-    Tried on an identity-shortcut case and a projection case (stride 2, more channels),
-    in eval mode with random BatchNorm statistics, against :class:`cnnlib.models.resnet.BasicBlock`.
-    """
-    from ..models.resnet import BasicBlock
-
-    cases = [(8, 8, 1), (8, 16, 2)] + ([(4, 12, 1), (6, 6, 2)] if hidden else [])
-    gen = torch.Generator().manual_seed(2)
-    for cin, cout, stride in cases:
-        ref, student = _reference_and_student(BasicBlock, block_cls, (cin, cout, stride), gen, 3, "ResidualBlock")
-        if _is_stub(getattr(student, "shortcut", None)):
-            raise CheckFailed("self.shortcut is not set yet: replace the `...` with nn.Identity() or a projection")
-        _map_weights(student, ref)
-        student.eval()
-        x = torch.randn(2, cin, 8, 8, generator=gen)
-        what = f"ResidualBlock({cin}, {cout}, stride={stride})"
-        with torch.no_grad():
-            try:
-                got = student(x)
-            except NotImplementedError:
-                raise CheckFailed(NOT_IMPLEMENTED.format(what="ResidualBlock.forward")) from None
-            except RuntimeError as err:
-                if "size of tensor" in str(err) or "must match" in str(err):
-                    raise CheckFailed(f"{what}: F(x) and the shortcut have different shapes at the addition "
-                                      f"({err}); a block with stride 2 or new channel counts needs the projection "
-                                      "shortcut, with the same stride") from None
-                raise
-            expected = ref(x)
-            if _is_stub(got):
-                raise CheckFailed(NOT_IMPLEMENTED.format(what="ResidualBlock.forward"))
-            if not isinstance(got, torch.Tensor) or got.shape != expected.shape:
-                shape = tuple(got.shape) if isinstance(got, torch.Tensor) else type(got).__name__
-                raise CheckFailed(f"{what} returned {shape}: the output must have out_channels channels and "
-                                  "H and W divided by the stride (the first convolution carries the stride)")
-            if not _close(got, expected):
-                fx, sx = ref.residual(x), ref.shortcut(x)
-                no_mid_relu = ref.bn2(ref.conv2(ref.bn1(ref.conv1(x))))
-                variants = [
-                    (F.relu(fx), "the shortcut is missing: add shortcut(x) to F(x) before the last ReLU"),
-                    (F.relu(fx) + sx, "the ReLU comes before the addition: compute F(x) + shortcut(x) first, then the ReLU"),
-                    (fx + sx, "the final ReLU after the addition is missing"),
-                    (F.relu(no_mid_relu + sx), "F(x) needs a ReLU between bn1 and conv2"),
-                ]
-                hint = next((h for v, h in variants if _close(got, v)), None)
-                raise CheckFailed(f"{what} gives different values from a ResNet basic block"
-                                  + (f": {hint}" if hint else ": compare with section 2's block: which layers, in "
-                                     "which order, and where the shortcut is added"))
-    passed("ResidualBlock")
 
 
 def block_params(in_channels: int, out_channels: int, stride: int) -> int:
