@@ -4,7 +4,9 @@
 Figures, each measured ``--repeat`` times, reported as median and spread (min-max):
 
 - every numbered notebook under nbval, as `make test-notebooks` runs them, in one pytest
-  run (target: none over 120 s, all together at most 480 s);
+  run, two notebooks at a time (target: none over 120 s, all together at most 480 s); a
+  notebook's seconds, and the training seconds below, then include sharing the 2 cores
+  with the other notebook: ``NBVAL_WORKERS=1 make bench`` times each notebook alone;
 - the training targets the notebooks report in a ``BENCH`` dict (test accuracy and
   training seconds): LeNet on MNIST (>= 99.0 % within 30 s) and the best small modern
   CNN on Fashion-MNIST (>= 91 % within 120 s);
@@ -146,6 +148,7 @@ def run_notebooks_nbval(paths: list[Path], tmp: Path) -> tuple[float, dict[str, 
     bench_dir.mkdir()
     xml = tmp / "nbval.xml"
     env = dict(os.environ, IPYTHONDIR=str(tmp / "ipython"), CNNLIB_BENCH_DIR=str(bench_dir))
+    env.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as `make test-notebooks` sets it
     cmd = [sys.executable, "-m", "pytest", *nbval_args(), "-q",
            f"--junitxml={xml}", *map(str, paths)]
     start = time.perf_counter()
