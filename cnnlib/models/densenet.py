@@ -92,8 +92,8 @@ class DenseBlock(nn.Module):
 class Transition(nn.Sequential):
     """BN -> ReLU -> 1x1 conv -> 2x2 average pooling (stride 2).
 
-    (N, C_in, H, W) -> (N, C_out, floor(H/2), floor(W/2)). The ReLU is in the paper and in
-    torchvision, although the course notes list only BN, 1x1 conv and pooling.
+    (N, C_in, H, W) -> (N, C_out, floor(H/2), floor(W/2)). The ReLU is in the authors' code and
+    in torchvision; the paper's text (§3) and the course notes list only BN, 1x1 conv and pooling.
     """
 
     def __init__(self, in_channels: int, out_channels: int) -> None:
