@@ -62,7 +62,7 @@ test-unit: setup
 	$(PY) -m pytest tests -q --cov=cnnlib --cov-report=term-missing:skip-covered --cov-fail-under=90
 
 test-notebooks: setup
-	OMP_WAIT_POLICY=PASSIVE $(PY) -m pytest $(NBVAL) $(NBVAL_PARALLEL) -q $(NOTEBOOKS)
+	$(PY) -m pytest $(NBVAL) $(NBVAL_PARALLEL) -q $(NOTEBOOKS)
 
 # Re-run a notebook top to bottom in a fresh kernel and store its outputs in place.
 outputs: setup

@@ -17,6 +17,7 @@ from typing import Callable, Iterable, Mapping, Sequence
 import numpy as np
 import torch
 import torch.nn.functional as F
+from scipy.stats import t as student_t
 from torch import nn
 from tqdm.std import tqdm
 
@@ -521,21 +522,64 @@ def over_seeds(
     return SeedStats.of(results)
 
 
-def clear_difference(a: SeedStats, b: SeedStats, k: float = 2.0) -> int:
-    """+1 if ``a``'s mean is above ``b``'s by more than ``k`` standard errors of the
-    difference, ``k * sqrt(a.sd**2/a.n + b.sd**2/b.n)``; -1 if below by as much; 0
-    otherwise ("no measurable difference"). Both need at least 2 seeds: with one seed
-    there is no spread to compare against.
+@dataclass(frozen=True)
+class Welch:
+    """Welch's unequal-variance t-test of two :class:`SeedStats`: ``diff = a.mean - b.mean``,
+    ``t = diff / se`` with ``se = sqrt(a.sd**2/a.n + b.sd**2/b.n)``, the Welch-Satterthwaite
+    degrees of freedom ``df`` and the two-sided p-value ``p``.
     """
+
+    diff: float
+    t: float
+    df: float
+    p: float
+
+    def __str__(self) -> str:
+        return f"diff {self.diff:+.3g}, t = {self.t:.2f}, df = {self.df:.1f}, p = {self.p:.2g}"
+
+
+def _two_seed_stats(a: SeedStats, b: SeedStats) -> None:
     for name, s in (("a", a), ("b", b)):
         if not isinstance(s, SeedStats):
             raise TypeError(f"{name} must be a SeedStats (from over_seeds or SeedStats.of), got {type(s).__name__}")
         if s.n < 2:
             raise ValueError(f"{name} must hold at least 2 seeds to have a spread, got {s.n}")
-    if isinstance(k, bool) or not isinstance(k, numbers.Real) or not k > 0 or not math.isfinite(k):
-        raise ValueError(f"k must be a positive finite number of standard errors, got {k!r}")
+
+
+def welch(a: SeedStats, b: SeedStats) -> Welch:
+    """Welch's t-test of ``a`` against ``b`` (two-sided), as ``scipy.stats.ttest_ind(...,
+    equal_var=False)`` computes it. Both need at least 2 seeds. With no spread in either
+    (``se == 0``) the test is degenerate: ``t = ±inf, p = 0`` when the means differ,
+    ``t = 0, p = 1`` when they are equal.
+    """
+    _two_seed_stats(a, b)
     diff = a.mean - b.mean
-    se = math.sqrt(a.sd ** 2 / a.n + b.sd ** 2 / b.n)
-    if abs(diff) > k * se and diff != 0:
-        return 1 if diff > 0 else -1
+    va, vb = a.sd ** 2 / a.n, b.sd ** 2 / b.n
+    se2 = va + vb
+    if se2 == 0.0:
+        if diff == 0.0:
+            return Welch(0.0, 0.0, float(a.n + b.n - 2), 1.0)
+        return Welch(diff, math.copysign(math.inf, diff), float(a.n + b.n - 2), 0.0)
+    t = diff / math.sqrt(se2)
+    df = se2 ** 2 / (va ** 2 / (a.n - 1) + vb ** 2 / (b.n - 1))
+    p = float(2.0 * student_t.sf(abs(t), df))
+    return Welch(diff, t, df, min(p, 1.0))
+
+
+def clear_difference(a: SeedStats, b: SeedStats, alpha: float = 0.05) -> int:
+    """+1 if ``a``'s mean is above ``b``'s and Welch's two-sided t-test (:func:`welch`)
+    rejects equal means at level ``alpha`` (``p < alpha``); -1 if below and rejected; 0
+    otherwise ("no measurable difference"). Both need at least 2 seeds: with one seed
+    there is no spread to compare against.
+
+    With 3 seeds each the test has only 2-4 degrees of freedom, so the difference must
+    be about 2.8-4.3 standard errors (``t.ppf(0.975, df)``), not the 2 of a normal
+    approximation: few seeds call only large, consistent gaps.
+    """
+    _two_seed_stats(a, b)
+    if isinstance(alpha, bool) or not isinstance(alpha, numbers.Real) or not 0 < alpha < 1:
+        raise ValueError(f"alpha must be a significance level strictly between 0 and 1, got {alpha!r}")
+    w = welch(a, b)
+    if w.p < alpha and w.diff != 0:
+        return 1 if w.diff > 0 else -1
     return 0

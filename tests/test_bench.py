@@ -208,3 +208,19 @@ def test_background_load_spins_as_a_plain_pytorch_job(monkeypatch):
     with bench.BackgroundLoad():
         pass
     assert "OMP_WAIT_POLICY" not in seen["env"]
+
+
+def test_nbval_args_without_make_match_the_makefile(monkeypatch):
+    """Run without make, the bench reads the Makefile's NBVAL and NBVAL_PARALLEL lines, so it
+    times the same (parallel) command as `make test-notebooks`."""
+    monkeypatch.delenv("NBVAL_ARGS", raising=False)
+    monkeypatch.delenv("NBVAL_WORKERS", raising=False)
+    makefile = (bench.ROOT / "Makefile").read_text()
+    args = bench.nbval_args()
+    assert "--nbval" in args and args[args.index("-n") + 1] == "2" and "loadscope" in args
+    assert "NBVAL_WORKERS ?= 2" in makefile
+    monkeypatch.setenv("NBVAL_WORKERS", "1")
+    assert bench.nbval_args()[bench.nbval_args().index("-n") + 1] == "1"
+    monkeypatch.setenv("NBVAL_ARGS", "--nbval -q")
+    assert bench.nbval_args() == ["--nbval", "-q"]
+

@@ -1,4 +1,5 @@
-"""over_seeds / SeedStats / clear_difference against NumPy and the statistics module."""
+"""over_seeds / SeedStats / welch / clear_difference against NumPy, the statistics module,
+SciPy's Welch test and R's published sleep-data example."""
 import math
 import statistics
 
@@ -6,8 +7,9 @@ import numpy as np
 import pytest
 import torch
 from hypothesis import given, settings, strategies as st
+from scipy import stats as scipy_stats
 
-from cnnlib.train import SeedStats, clear_difference, over_seeds
+from cnnlib.train import SeedStats, clear_difference, over_seeds, welch
 
 finite = st.floats(-1e6, 1e6, allow_nan=False)
 
@@ -63,19 +65,44 @@ def test_over_seeds_rejects_bad_input(kwargs, err, msg):
         over_seeds(**kwargs)
 
 
-@settings(max_examples=60, deadline=None)
-@given(st.lists(finite, min_size=2, max_size=8), st.lists(finite, min_size=2, max_size=8),
-       st.floats(0.5, 4))
-def test_clear_difference_is_a_welch_style_threshold(xs, ys, k):
+spread = st.lists(st.floats(-100, 100, allow_nan=False), min_size=2, max_size=8).filter(
+    lambda v: np.std(v) > 1e-3 * (1 + np.max(np.abs(v))))   # a spread scipy's float sums resolve
+
+
+@settings(max_examples=80, deadline=None)
+@given(spread, spread)
+def test_welch_matches_scipy_ttest_ind(xs, ys):
+    """t, df and p against SciPy's own Welch test (ttest_ind, equal_var=False)."""
+    w = welch(SeedStats.of(xs), SeedStats.of(ys))
+    ref = scipy_stats.ttest_ind(xs, ys, equal_var=False)
+    assert math.isclose(w.t, ref.statistic, rel_tol=1e-6, abs_tol=1e-9)
+    assert math.isclose(w.df, ref.df, rel_tol=1e-6)
+    assert math.isclose(w.p, ref.pvalue, rel_tol=1e-5, abs_tol=1e-12)
+    assert math.isclose(w.diff, np.mean(xs) - np.mean(ys), rel_tol=1e-9, abs_tol=1e-9)
+
+
+@settings(max_examples=80, deadline=None)
+@given(spread, spread, st.floats(0.001, 0.5))
+def test_clear_difference_is_welchs_test_at_level_alpha(xs, ys, alpha):
     a, b = SeedStats.of(xs), SeedStats.of(ys)
-    diff = np.mean(xs) - np.mean(ys)
-    se = math.sqrt(np.var(xs, ddof=1) / len(xs) + np.var(ys, ddof=1) / len(ys))
-    verdict = clear_difference(a, b, k)
-    assert verdict == -clear_difference(b, a, k)
-    if abs(diff) > k * se * (1 + 1e-9) + 1e-9:
-        assert verdict == np.sign(diff)
-    elif abs(diff) < k * se * (1 - 1e-9) - 1e-9:
+    ref = scipy_stats.ttest_ind(xs, ys, equal_var=False)
+    verdict = clear_difference(a, b, alpha)
+    assert verdict == -clear_difference(b, a, alpha)
+    if ref.pvalue < alpha * (1 - 1e-6):
+        assert verdict == np.sign(np.mean(xs) - np.mean(ys))
+    elif ref.pvalue > alpha * (1 + 1e-6):
         assert verdict == 0
+
+
+def test_welch_published_example():
+    """Welch's test on R's sleep data (Student 1908; R's `t.test(extra ~ group, data = sleep)`
+    prints t = -1.8608, df = 17.776, p-value = 0.07939)."""
+    g1 = [0.7, -1.6, -0.2, -1.2, -0.1, 3.4, 3.7, 0.8, 0.0, 2.0]
+    g2 = [1.9, 0.8, 1.1, 0.1, -0.1, 4.4, 5.5, 1.6, 4.6, 3.4]
+    w = welch(SeedStats.of(g1), SeedStats.of(g2))
+    assert (round(w.t, 4), round(w.df, 3), round(w.p, 5)) == (-1.8608, 17.776, 0.07939)
+    assert clear_difference(SeedStats.of(g1), SeedStats.of(g2)) == 0                  # p > 0.05
+    assert clear_difference(SeedStats.of(g1), SeedStats.of(g2), alpha=0.1) == -1      # p < 0.1
 
 
 def test_clear_difference_examples():
@@ -84,19 +111,42 @@ def test_clear_difference_examples():
     noisy = SeedStats.of([0.70, 0.95, 0.85])
     assert clear_difference(hi, noisy) == 0
     assert clear_difference(hi, hi) == 0
+    # 3 seeds each: a gap of 2.5 standard errors passes a 2-SE normal rule but not Welch's
+    # test, whose critical value at df = 4 is t.ppf(0.975, 4) = 2.776
+    base = SeedStats.of([0.0, 1.0, 2.0])
+    se = math.sqrt(2 * base.sd ** 2 / 3)
+    shifted = SeedStats.of([v + 2.5 * se for v in base.values])
+    assert welch(shifted, base).df == pytest.approx(4.0)
+    assert clear_difference(shifted, base) == 0
+    assert clear_difference(SeedStats.of([v + 2.9 * se for v in base.values]), base) == 1
 
 
-@pytest.mark.parametrize("a, b, k, err, msg", [
-    ([1.0, 2.0], None, 2.0, TypeError, "b must be a SeedStats"),
-    ([1.0], [1.0, 2.0], 2.0, ValueError, "a must hold at least 2 seeds"),
-    ([1.0, 2.0], [1.0, 2.0], 0, ValueError, "k must be"),
-    ([1.0, 2.0], [1.0, 2.0], True, ValueError, "k must be"),
+def test_welch_without_spread():
+    same, other = SeedStats.of([1.0, 1.0]), SeedStats.of([2.0, 2.0, 2.0])
+    assert welch(same, same).p == 1.0 and clear_difference(same, same) == 0
+    assert welch(other, same).p == 0.0 and welch(other, same).t == math.inf
+    assert clear_difference(other, same) == 1 and clear_difference(same, other) == -1
+
+
+@pytest.mark.parametrize("a, b, alpha, err, msg", [
+    ([1.0, 2.0], None, 0.05, TypeError, "b must be a SeedStats"),
+    ([1.0], [1.0, 2.0], 0.05, ValueError, "a must hold at least 2 seeds"),
+    ([1.0, 2.0], [1.0, 2.0], 0, ValueError, "alpha must be"),
+    ([1.0, 2.0], [1.0, 2.0], 1.0, ValueError, "alpha must be"),
+    ([1.0, 2.0], [1.0, 2.0], True, ValueError, "alpha must be"),
 ])
-def test_clear_difference_rejects_bad_input(a, b, k, err, msg):
+def test_clear_difference_rejects_bad_input(a, b, alpha, err, msg):
     a = SeedStats.of(a)
     b = SeedStats.of(b) if b is not None else b
     with pytest.raises(err, match=msg):
-        clear_difference(a, b, k)
+        clear_difference(a, b, alpha)
+
+
+def test_welch_rejects_bad_input():
+    with pytest.raises(TypeError, match="a must be a SeedStats"):
+        welch([1.0, 2.0], SeedStats.of([1.0, 2.0]))
+    with pytest.raises(ValueError, match="b must hold at least 2 seeds"):
+        welch(SeedStats.of([1.0, 2.0]), SeedStats.of([1.0]))
 
 
 def test_seedstats_rejects_bad_values():

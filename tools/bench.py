@@ -45,6 +45,7 @@ import json
 import math
 import os
 import platform
+import re
 import shutil
 import statistics
 import subprocess
@@ -66,13 +67,17 @@ CONV_MAX_TORCH, PIPELINE_MAX, FLOP_MIN, THREADS_MAX, LOAD_MAX = 1.5, 0.3, 0.40, 
 
 def nbval_args() -> list[str]:
     """The options of `make test-notebooks`: $NBVAL_ARGS (set by `make bench`), else the
-    Makefile's ``NBVAL :=`` line, so that the Makefile stays the one place they are written."""
+    Makefile's ``NBVAL :=`` and ``NBVAL_PARALLEL :=`` lines (``$(NBVAL_WORKERS)`` from the
+    environment or the Makefile's default), so that the Makefile stays the one place they
+    are written."""
     if "NBVAL_ARGS" in os.environ:
         return os.environ["NBVAL_ARGS"].split()
-    for line in (ROOT / "Makefile").read_text().splitlines():
-        if line.startswith("NBVAL :="):
-            return line.split(":=", 1)[1].split()
-    raise SystemExit("no NBVAL := line in the Makefile; run `make bench`")
+    lines = dict(re.findall(r"^(NBVAL(?:_PARALLEL|_WORKERS)?) *[:?]= *(.*)$", (ROOT / "Makefile").read_text(), re.M))
+    if "NBVAL" not in lines:
+        raise SystemExit("no NBVAL := line in the Makefile; run `make bench`")
+    workers = os.environ.get("NBVAL_WORKERS", lines.get("NBVAL_WORKERS", "1"))
+    parallel = lines.get("NBVAL_PARALLEL", "").replace("$(NBVAL_WORKERS)", workers)
+    return (lines["NBVAL"] + " " + parallel).split()
 
 
 # IPython startup file for the kernels nbval starts: after every cell, a notebook's BENCH dict
@@ -148,7 +153,6 @@ def run_notebooks_nbval(paths: list[Path], tmp: Path) -> tuple[float, dict[str, 
     bench_dir.mkdir()
     xml = tmp / "nbval.xml"
     env = dict(os.environ, IPYTHONDIR=str(tmp / "ipython"), CNNLIB_BENCH_DIR=str(bench_dir))
-    env.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as `make test-notebooks` sets it
     cmd = [sys.executable, "-m", "pytest", *nbval_args(), "-q",
            f"--junitxml={xml}", *map(str, paths)]
     start = time.perf_counter()
