@@ -561,7 +561,8 @@ def welch(a: SeedStats, b: SeedStats) -> Welch:
             return Welch(0.0, 0.0, float(a.n + b.n - 2), 1.0)
         return Welch(diff, math.copysign(math.inf, diff), float(a.n + b.n - 2), 0.0)
     t = diff / math.sqrt(se2)
-    df = se2 ** 2 / (va ** 2 / (a.n - 1) + vb ** 2 / (b.n - 1))
+    den = va ** 2 / (a.n - 1) + vb ** 2 / (b.n - 1)
+    df = se2 ** 2 / den if den > 0 else float(a.n + b.n - 2)   # den underflows for spreads below ~1e-80
     p = float(2.0 * student_t.sf(abs(t), df))
     return Welch(diff, t, df, min(p, 1.0))
 
@@ -574,7 +575,10 @@ def clear_difference(a: SeedStats, b: SeedStats, alpha: float = 0.05) -> int:
 
     With 3 seeds each the test has only 2-4 degrees of freedom, so the difference must
     be about 2.8-4.3 standard errors (``t.ppf(0.975, df)``), not the 2 of a normal
-    approximation: few seeds call only large, consistent gaps.
+    approximation: few seeds call only large, consistent gaps. Each call is one test at
+    level ``alpha``, not corrected for the other comparisons a notebook makes. When no
+    seed changed anything (both spreads 0) any difference of the means counts: there is
+    no noise to compare it with, so such a verdict says nothing about other seeds.
     """
     _two_seed_stats(a, b)
     if isinstance(alpha, bool) or not isinstance(alpha, numbers.Real) or not 0 < alpha < 1:

@@ -173,3 +173,12 @@ def test_fit_records_every_batch_with_its_position_in_epochs():
     # the epoch means are the size-weighted means of the batches (equal batches here)
     assert math.isclose(h.train_loss[0], sum(h.batch_loss[:5]) / 5, rel_tol=1e-6)
     assert math.isclose(h.train_metric[1], sum(h.batch_metric[5:]) / 5, rel_tol=1e-6)
+
+
+def test_welch_with_spreads_too_small_to_square():
+    """For spreads near 1e-100 the variance of the mean squared underflows to 0 while the
+    standard error does not: the test still answers, with a finite df."""
+    a, b = SeedStats.of([0.0, 1e-100, 2e-100]), SeedStats.of([1e-99, 1.1e-99, 1.2e-99])
+    assert (a.sd ** 2 / a.n) ** 2 == 0.0 < a.sd ** 2 / a.n
+    w = welch(a, b)
+    assert math.isfinite(w.df) and w.df > 0 and w.t < 0 and clear_difference(a, b) == -1
