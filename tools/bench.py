@@ -4,12 +4,12 @@
 Figures, each measured ``--repeat`` times, reported as median and spread (min-max):
 
 - every numbered notebook under nbval, as `make test-notebooks` runs them, in one pytest
-  run, two notebooks at a time (target: none over 120 s, all together at most 480 s); a
+  run, two notebooks at a time (target: none over 90 s, all together at most 360 s); a
   notebook's seconds, and the training seconds below, then include sharing the 2 cores
   with the other notebook: ``NBVAL_WORKERS=1 make bench`` times each notebook alone;
 - the training targets the notebooks report in a ``BENCH`` dict (test accuracy and
-  training seconds): LeNet on MNIST (>= 99.0 % within 30 s) and the best small modern
-  CNN on Fashion-MNIST (>= 91 % within 120 s);
+  training seconds): LeNet on MNIST (>= 99.2 % within 15 s) and the best small modern
+  CNN on Fashion-MNIST (>= 92 % within 120 s);
 - ``conv``: cnnlib's im2col NumPy convolution, forward + backward, against
   ``torch.nn.functional.conv2d`` with autograd (at most 1.5x) and against CS231n's
   stride-tricks method (``tools/peers/cs231n_conv.py``; faster), on a LeNet conv1, a LeNet
@@ -63,6 +63,11 @@ if str(ROOT / "tools") not in sys.path:  # the peers (tools/peers/)
     sys.path.insert(0, str(ROOT / "tools"))
 
 CONV_MAX_TORCH, PIPELINE_MAX, FLOP_MIN, THREADS_MAX, LOAD_MAX = 1.5, 0.3, 0.40, 1.05, 3.0
+# Issue 21's targets for this kind of 2-core machine: the course's hard limit is 480 s on the
+# slowest one, so where we measure it aims at 360 s, none over 90 s; the training figures
+# (test accuracy, training seconds) of the notebooks' BENCH dicts.
+NOTEBOOK_MAX_S, ALL_NOTEBOOKS_MAX_S = 90, 360
+TRAINING_TARGETS = {"lenet": (0.992, 15), "modern_cnn": (0.92, 120)}
 
 
 def nbval_args() -> list[str]:
@@ -497,14 +502,14 @@ def rows(res: dict) -> list[tuple[str, str, str, str]]:
     nbs = res.get("notebooks")
     if nbs:
         for name, sec in nbs["per_notebook"].items():
-            out.append((f"notebook {name} under nbval", fmt(sec), "<= 120 s", yes(sec["median"] <= 120)))
+            out.append((f"notebook {name} under nbval", fmt(sec), f"<= {NOTEBOOK_MAX_S} s",
+                        yes(sec["median"] <= NOTEBOOK_MAX_S)))
         wall = nbs["wall"]
         note = f", {nbs['failed_runs']} run(s) FAILED" if nbs["failed_runs"] else ""
-        out.append((f"all notebooks under nbval (one pytest run{note})", fmt(wall, digits=0), "<= 480 s",
-                     yes(wall["median"] <= 480 and not nbs["failed_runs"])))
-        targets = {"lenet": (0.990, 30), "modern_cnn": (0.91, 120)}
+        out.append((f"all notebooks under nbval (one pytest run{note})", fmt(wall, digits=0),
+                    f"<= {ALL_NOTEBOOKS_MAX_S} s", yes(wall["median"] <= ALL_NOTEBOOKS_MAX_S and not nbs["failed_runs"])))
         for key, b in nbs["training"].items():
-            acc_t, sec_t = targets.get(key, (None, None))
+            acc_t, sec_t = TRAINING_TARGETS.get(key, (None, None))
             if "test_acc" in b:
                 out.append((f"{key} test accuracy", fmt(b["test_acc"], 100, "%", 2),
                             f">= {acc_t * 100 if acc_t else '-'} %", yes(acc_t is None or b["test_acc"]["median"] >= acc_t)))
@@ -563,11 +568,11 @@ def report(res: dict) -> str:
 
 
 def readme_table(res: dict) -> str:
-    """The README's speed table (figure | measured | target) from a results.json's figures."""
+    """The README's speed table (figure | measured | target | met) from a results.json's figures."""
     m = res["machine"]
     head = (f"Medians (min-max) from `make bench` on {m['cpus']} CPUs ({m['processor']}), "
-            f"torch {res['versions']['torch']}:\n\n| figure | measured | target |\n|---|---|---|\n")
-    return head + "".join(f"| {fig} | {meas} | {target} |\n" for fig, meas, target, _ in rows(res))
+            f"torch {res['versions']['torch']}:\n\n| figure | measured | target | met |\n|---|---|---|---|\n")
+    return head + "".join(f"| {fig} | {meas} | {target} | {met} |\n" for fig, meas, target, met in rows(res))
 
 
 def main(argv: list[str] | None = None) -> int:
