@@ -121,10 +121,10 @@ def test_d2l_loop_trains_and_reports_validation_accuracy():
     assert res["val_acc"][-1] == pytest.approx(manual)
 
 
-def test_interleaved_runs_each_function_in_rounds():
+def test_interleaved_runs_each_function_in_rounds_of_rotating_order():
     calls = []
     runs = bench.interleaved({"a": lambda: calls.append("a"), "b": lambda: calls.append("b")}, repeat=2, n=2)
-    assert calls == ["a", "b"] + ["a", "a", "b", "b"] * 2  # warm-up, then rounds A B A B
+    assert calls == ["a", "b"] + ["a", "a", "b", "b"] + ["b", "b", "a", "a"]  # warm-up, then A B, B A
     assert len(runs["a"]) == len(runs["b"]) == 2
     assert bench.ratios([2.0, 3.0], [1.0, 6.0]) == [2.0, 0.5]
 

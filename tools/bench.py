@@ -204,17 +204,22 @@ CONV_LAYERS = {
 
 
 def interleaved(fns: dict, repeat: int, n: int = 1) -> dict[str, list[float]]:
-    """Seconds per call of each function, ``repeat`` rounds of A B C A B C (``n`` calls each)
-    after one warm-up call each: round ``i`` of every function ran at nearly the same time,
-    so ratios per round are robust to a machine whose speed drifts."""
+    """Seconds per call of each function, ``repeat`` rounds (``n`` calls each) after one
+    warm-up call each: round ``i`` of every function ran at nearly the same time, so ratios
+    per round are robust to a machine whose speed drifts. The order rotates from round to
+    round (A B C, B C A, C A B, ...), so no function always runs right after the same other
+    one: a fixed order had NumPy always follow torch, whose thread pool was still winding
+    down, and that cost NumPy up to 1.5x in the conv figure."""
     for fn in fns.values():
         fn()
-    runs: dict[str, list[float]] = {k: [] for k in fns}
-    for _ in range(repeat):
-        for k, fn in fns.items():
+    keys = list(fns)
+    runs: dict[str, list[float]] = {k: [] for k in keys}
+    for r in range(repeat):
+        shift = r % len(keys)
+        for k in keys[shift:] + keys[:shift]:
             start = time.perf_counter()
             for _ in range(n):
-                fn()
+                fns[k]()
             runs[k].append((time.perf_counter() - start) / n)
     return runs
 
