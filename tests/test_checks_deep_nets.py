@@ -57,10 +57,6 @@ def bn_eps_outside(x, gamma, beta, eps=1e-5):
     return gamma[None, :, None, None] * (x - mean) / (std + eps) + beta[None, :, None, None]
 
 
-def bn_stub(x, gamma, beta, eps=1e-5):
-    raise NotImplementedError()
-
-
 def bn_torch_functional(x, gamma, beta, eps=1e-5):   # PyTorch's batch norm, handed back as an array
     t = torch.from_numpy
     return F.batch_norm(t(x), None, None, t(gamma), t(beta), training=True, eps=eps).numpy()
@@ -78,28 +74,136 @@ def bn_torch_tensor(x, gamma, beta, eps=1e-5):   # right values, as a torch tens
     return torch.from_numpy(bn_right(x, gamma, beta, eps))
 
 
+def running(x, running_mean, running_var, momentum):
+    """The right running averages after one training step (PyTorch's rule, written out)."""
+    m = x.size // x.shape[1]
+    mean, var_u = x.mean(axis=AX), x.var(axis=AX) * m / (m - 1)
+    return (1 - momentum) * running_mean + momentum * mean, (1 - momentum) * running_var + momentum * var_u
+
+
+def eval_mode(x, gamma, beta, running_mean, running_var, eps):
+    rm, rv = running_mean[None, :, None, None], running_var[None, :, None, None]
+    return gamma[None, :, None, None] * (x - rm) / np.sqrt(rv + eps) + beta[None, :, None, None]
+
+
+def full(train_out, update=running, test_out=eval_mode):
+    """exercise 1's signature from its three parts, so that one part at a time can be wrong."""
+    def batchnorm_forward(x, gamma, beta, running_mean, running_var, mode, momentum=0.1, eps=1e-5):
+        if mode == "train":
+            return (train_out(x, gamma, beta, eps), *update(x, running_mean, running_var, momentum))
+        return test_out(x, gamma, beta, running_mean, running_var, eps), running_mean, running_var
+    return batchnorm_forward
+
+
+def reference_solution(x, gamma, beta, running_mean, running_var, mode, momentum=0.1, eps=1e-5):
+    """Written as a learner would, independently of the helpers above."""
+    if mode == "train":
+        mean, var = x.mean(axis=AX, keepdims=True), x.var(axis=AX, keepdims=True)
+        m = x.shape[0] * x.shape[2] * x.shape[3]
+        running_mean = (1 - momentum) * running_mean + momentum * mean.ravel()
+        running_var = (1 - momentum) * running_var + momentum * var.ravel() * m / (m - 1)
+    else:
+        mean, var = running_mean[None, :, None, None], running_var[None, :, None, None]
+    out = gamma[None, :, None, None] * (x - mean) / np.sqrt(var + eps) + beta[None, :, None, None]
+    return out, running_mean, running_var
+
+
 @pytest.mark.parametrize("hidden", [False, True])
-def test_batchnorm_right_passes(hidden, capsys):
-    check_batchnorm_forward(bn_right, hidden=hidden)
+@pytest.mark.parametrize("fn", [full(bn_right), reference_solution])
+def test_batchnorm_right_passes(fn, hidden, capsys):
+    check_batchnorm_forward(fn, hidden=hidden)
     assert "all checks passed" in capsys.readouterr().out
+
+
+def test_reference_matches_a_real_layer_over_several_steps():
+    """The right answer is what nn.BatchNorm2d does: three train steps, then eval."""
+    rng = np.random.default_rng(3)
+    layer = nn.BatchNorm2d(3, momentum=0.2).double()
+    with torch.no_grad():
+        layer.weight.uniform_(0.5, 1.5)
+        layer.bias.normal_()
+    gamma, beta = layer.weight.detach().numpy().copy(), layer.bias.detach().numpy().copy()
+    rm, rv = np.zeros(3), np.ones(3)
+    for _ in range(3):
+        x = rng.normal(2, 3, (5, 3, 4, 4))
+        out, rm, rv = reference_solution(x, gamma, beta, rm, rv, "train", momentum=0.2)
+        assert np.allclose(out, layer.train()(torch.from_numpy(x)).detach().numpy())
+    assert np.allclose(rm, layer.running_mean.numpy()) and np.allclose(rv, layer.running_var.numpy())
+    out, _, _ = reference_solution(x, gamma, beta, rm, rv, "test", momentum=0.2)
+    assert np.allclose(out, layer.eval()(torch.from_numpy(x)).detach().numpy())
+
+
+def unchanged(x, running_mean, running_var, momentum):
+    return running_mean, running_var
+
+
+def swapped_momentum(x, running_mean, running_var, momentum):
+    return running(x, running_mean, running_var, 1 - momentum)
+
+
+def replaced(x, running_mean, running_var, momentum):
+    return running(x, running_mean, running_var, 1.0)
+
+
+def biased_running_var(x, running_mean, running_var, momentum):
+    return ((1 - momentum) * running_mean + momentum * x.mean(axis=AX),
+            (1 - momentum) * running_var + momentum * x.var(axis=AX))
+
+
+def fixed_momentum(x, running_mean, running_var, momentum):   # ignores the argument
+    return running(x, running_mean, running_var, 0.1)
+
+
+def eval_with_batch_stats(x, gamma, beta, running_mean, running_var, eps):
+    return bn_right(x, gamma, beta, eps)
+
+
+def eval_eps_outside(x, gamma, beta, running_mean, running_var, eps):
+    return (gamma[None, :, None, None] * (x - running_mean[None, :, None, None])
+            / (np.sqrt(running_var[None, :, None, None]) + eps) + beta[None, :, None, None])
+
+
+def eval_no_affine(x, gamma, beta, running_mean, running_var, eps):
+    return eval_mode(x, np.ones_like(gamma), np.zeros_like(beta), running_mean, running_var, eps)
+
+
+def updates_in_test_mode(x, gamma, beta, running_mean, running_var, mode, momentum=0.1, eps=1e-5):
+    out, rm, rv = full(bn_right)(x, gamma, beta, running_mean, running_var, mode, momentum, eps)
+    return (out, *running(x, running_mean, running_var, momentum)) if mode == "test" else (out, rm, rv)
+
+
+def bn_stub(*args, **kwargs):
+    raise NotImplementedError()
 
 
 @pytest.mark.parametrize("fn, match", [
     (bn_stub, "not implemented"),
-    (bn_unbiased, "unbiased"),
-    (bn_per_sample, "per-sample"),
-    (bn_no_affine, "gamma and beta are missing"),
-    (bn_no_beta, "beta is missing"),
-    (bn_no_eps, "eps is missing"),
-    (bn_eps_outside, "inside the square root"),
-    (bn_torch_functional, "called torch.nn.functional.batch_norm"),
-    (bn_torch_module, "called torch.nn.functional.batch_norm"),
-    (bn_torch_tensor, "is a torch tensor"),
-    (lambda x, g, b, eps=1e-5: bn_right(x, g, b, eps).tolist(), "should be a NumPy array"),
-    (lambda x, g, b, eps=1e-5: (bn_right(x, g, b, eps), None), "not a tuple"),
-    (lambda x, g, b, eps=1e-5: bn_right(x, g, b, eps)[:, 0], "keeps the shape"),
-    (lambda x, g, b, eps=1e-5: ..., "not implemented"),
-    (lambda x, g, b, eps=1e-5: bn_right(x, g, b, eps) + 1, "differs from PyTorch's batch norm"),
+    (full(bn_unbiased), "unbiased"),
+    (full(bn_per_sample), "per-sample"),
+    (full(bn_no_affine), "gamma and beta are missing"),
+    (full(bn_no_beta), "beta is missing"),
+    (full(bn_no_eps), "eps is missing"),
+    (full(bn_eps_outside), "inside the square root"),
+    (full(bn_torch_functional), "called torch.nn.functional.batch_norm"),
+    (full(bn_torch_module), "called torch.nn.functional.batch_norm"),
+    (full(bn_torch_tensor), "is a torch tensor"),
+    (full(lambda x, g, b, eps: bn_right(x, g, b, eps).tolist()), "should be a NumPy array"),
+    (full(lambda x, g, b, eps: bn_right(x, g, b, eps)[:, 0]), "keeps the shape"),
+    (full(lambda x, g, b, eps: bn_right(x, g, b, eps) + 1), "differs from PyTorch's batch norm"),
+    (lambda *a, **k: full(bn_right)(*a, **k)[0], "tuple of three arrays"),
+    (lambda *a, **k: full(bn_right)(*a, **k)[:2], "of length 2"),
+    (lambda *a, **k: ..., "not implemented"),
+    (full(bn_right, update=unchanged), "came back unchanged"),
+    (full(bn_right, update=swapped_momentum), "weight of the new batch"),
+    (full(bn_right, update=replaced), "replaced by this batch"),
+    (full(bn_right, update=biased_running_var), "unbiased variance"),
+    (full(bn_right, update=fixed_momentum), "momentum 0.3"),
+    (full(bn_right, update=lambda x, rm, rv, mom: (rm[:1], rv[:1])), "one value per channel"),
+    (full(bn_right, test_out=eval_with_batch_stats), "running averages"),
+    (full(bn_right, test_out=eval_eps_outside), "inside the square root in test mode"),
+    (full(bn_right, test_out=eval_no_affine), "missing in test mode"),
+    (full(bn_right, test_out=lambda *a: eval_mode(*a) * 2), "which statistics does test mode"),
+    (updates_in_test_mode, "test mode only reads them"),
 ])
 def test_batchnorm_wrong_answers(fn, match):
     with pytest.raises(CheckFailed, match=match):
@@ -109,8 +213,8 @@ def test_batchnorm_wrong_answers(fn, match):
 def test_torch_shortcuts_are_restored_after_the_check():
     saved = (F.batch_norm, torch.batch_norm, torch.autograd.grad, torch.autograd.backward, torch.Tensor.backward)
     with pytest.raises(CheckFailed):
-        check_batchnorm_forward(bn_torch_functional)
-    check_batchnorm_forward(bn_right)
+        check_batchnorm_forward(full(bn_torch_functional))
+    check_batchnorm_forward(full(bn_right))
     assert (F.batch_norm, torch.batch_norm, torch.autograd.grad, torch.autograd.backward,
             torch.Tensor.backward) == saved
     x = torch.randn(4, 3, 2, 2, requires_grad=True)
@@ -119,12 +223,22 @@ def test_torch_shortcuts_are_restored_after_the_check():
 
 
 def test_the_learner_cannot_change_the_checks_inputs():
-    def mutating(x, gamma, beta, eps=1e-5):
-        y = bn_right(x, gamma, beta, eps)
+    def mutating(x, gamma, beta, running_mean, running_var, mode, momentum=0.1, eps=1e-5):
+        y = reference_solution(x.copy(), gamma.copy(), beta, running_mean.copy(), running_var, mode, momentum, eps)
         x[...] = 0
         gamma[...] = 0
+        running_mean[...] = 0
         return y
     check_batchnorm_forward(mutating)
+
+
+def test_in_place_running_updates_as_in_cs231n_pass():
+    """CS231n's layers.py updates its running averages in place; returning them works too."""
+    def in_place(x, gamma, beta, running_mean, running_var, mode, momentum=0.1, eps=1e-5):
+        out, rm, rv = reference_solution(x, gamma, beta, running_mean, running_var, mode, momentum, eps)
+        running_mean[...], running_var[...] = rm, rv
+        return out, running_mean, running_var
+    check_batchnorm_forward(in_place)
 
 
 # ------------------------------------------------------- exercise 2: the net's BN counts
@@ -419,11 +533,15 @@ def test_batchnorm_backward_mistakes(fn, match):
 
 # ------------------------------------------------- no answer given away (tests in main)
 LEAK_CASES = [
-    (check_batchnorm_forward, (bn_unbiased,), {}, ["ddof=0, keepdims", "expected"]),
-    (check_batchnorm_forward, (lambda x, g, b, eps=1e-5: bn_right(x, g, b, eps)[:, 0],), {}, ["expected (4, 3, 5, 5)"]),
-    (check_batchnorm_forward, (bn_per_sample,), {}, ["expected"]),
-    (check_batchnorm_forward, (bn_torch_functional,), {}, ["sqrt(var + eps)", "expected"]),
-    (check_batchnorm_forward, (bn_torch_tensor,), {}, ["sqrt(var + eps)", "expected"]),
+    (check_batchnorm_forward, (full(bn_unbiased),), {}, ["ddof=0, keepdims", "expected"]),
+    (check_batchnorm_forward, (full(lambda x, g, b, eps: bn_right(x, g, b, eps)[:, 0]),), {}, ["expected (4, 3, 5, 5)"]),
+    (check_batchnorm_forward, (full(bn_per_sample),), {}, ["expected"]),
+    (check_batchnorm_forward, (full(bn_torch_functional),), {}, ["sqrt(var + eps)", "expected"]),
+    (check_batchnorm_forward, (full(bn_torch_tensor),), {}, ["sqrt(var + eps)", "expected"]),
+    (check_batchnorm_forward, (full(bn_right, update=biased_running_var),), {}, ["m / (m - 1)", "0.9 *", "0.7 *"]),
+    (check_batchnorm_forward, (full(bn_right, update=swapped_momentum),), {}, ["(1 - momentum) *", "0.9 *"]),
+    (check_batchnorm_forward, (full(bn_right, test_out=eval_with_batch_stats),), {}, ["running_mean[None",
+                                                                                    "sqrt(running_var + eps)"]),
     (check_bn_counts, (224, 451, 9216, 36), {}, ["448"]),
     (check_bn_counts, (896, 451, 9216, 36), {}, ["448"]),
     (check_bn_counts, (448, 448, 9216, 36), {}, ["451"]),
@@ -448,7 +566,9 @@ LEAK_CASES = [
     (check_dense_forward, (dense_chain,), {}, ["(2, 14, 5, 5)"]),
     (check_dense_forward, (dense_no_input,), {}, ["(2, 14, 5, 5)"]),
     # the fallbacks and hints name the mistake, never the formula that fixes it
-    (check_batchnorm_forward, (lambda x, g, b, eps=1e-5: x * 0 + 1,), {}, ["sqrt(var + eps) + beta"]),
+    (check_batchnorm_forward, (full(lambda x, g, b, eps: x * 0 + 1),), {}, ["sqrt(var + eps) + beta"]),
+    (check_batchnorm_forward, (full(bn_right, update=lambda x, rm, rv, mom: (rm * 0 + 1, rv * 0 + 1)),), {},
+     ["(1 - momentum) * running", "momentum * "]),
     (check_batchnorm_backward, (bnb_constant_stats,), {}, ["mean(dx_hat * x_hat)", "mean(dx_hat)"]),
     (check_batchnorm_backward, (lambda d, x, g, eps=1e-5: (bnb_right(d, x, g, eps)[0] * 0.5,
                                                           *bnb_right(d, x, g, eps)[1:]),), {},

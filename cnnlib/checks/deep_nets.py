@@ -162,32 +162,117 @@ def _bn_variants(x: np.ndarray, gamma: np.ndarray, beta: np.ndarray, eps: float)
     return out
 
 
-def check_batchnorm_forward(fn: Callable[..., np.ndarray], hidden: bool = False) -> None:
-    """``fn(x, gamma, beta, eps)``: batch norm in training mode, in NumPy.
+def _running_reference(x: np.ndarray, gamma: np.ndarray, beta: np.ndarray, running_mean: np.ndarray,
+                       running_var: np.ndarray, training: bool, momentum: float, eps: float):
+    """PyTorch's ``F.batch_norm`` with running statistics, on float64 copies: (out, new mean, new var)."""
+    t = lambda a: torch.from_numpy(np.array(a, dtype=np.float64))  # noqa: E731
+    rm, rv = t(running_mean), t(running_var)   # F.batch_norm updates these in place in training mode
+    out = F.batch_norm(t(x), rm, rv, t(gamma), t(beta), training=training, momentum=momentum, eps=eps)
+    return out.numpy(), rm.numpy(), rv.numpy()
 
-    x: float64 array (N, C, H, W), gamma, beta: (C,) -> a float64 array (N, C, H, W).
-    Compared with PyTorch's ``F.batch_norm(..., training=True)``; while ``fn`` runs,
-    PyTorch's batch norm and autograd raise, and a torch tensor is not accepted as the answer.
+
+def _running_variants(x: np.ndarray, running_mean: np.ndarray, running_var: np.ndarray,
+                      momentum: float) -> list[tuple[np.ndarray, np.ndarray, str]]:
+    """Typical wrong running averages after one training step, each with the hint that names it."""
+    mean, m = x.mean(axis=_AXES), x.size // x.shape[1]
+    var_b = x.var(axis=_AXES)
+    var_u = var_b * m / (m - 1)
+    keep = lambda old, new, w: (1 - w) * old + w * new  # noqa: E731
+    return [
+        (running_mean, running_var,
+         "the running averages came back unchanged: in train mode each call moves them towards this batch's "
+         "statistics"),
+        (keep(running_mean, mean, 1 - momentum), keep(running_var, var_u, 1 - momentum),
+         "momentum is the weight of the new batch's statistic, not of the old running value"),
+        (mean, var_u, "the running averages were replaced by this batch's statistics: they should move only "
+                      "a step of size momentum towards them"),
+        (keep(running_mean, mean, momentum), keep(running_var, var_b, momentum),
+         "running_var is updated with the unbiased variance of the batch (divided by m - 1, as PyTorch does), "
+         "while the normalization itself uses the biased one"),
+    ]
+
+
+def _test_mode_variants(x: np.ndarray, gamma: np.ndarray, beta: np.ndarray, running_mean: np.ndarray,
+                        running_var: np.ndarray, eps: float) -> list[tuple[np.ndarray, str]]:
+    g, b = _per_channel(gamma), _per_channel(beta)
+    rm, rv = _per_channel(running_mean), _per_channel(running_var)
+    return [
+        (_bn_reference(x, gamma, beta, eps),
+         "in test mode this normalized with the batch's own statistics: it should use the running averages, "
+         "so that an image's output does not depend on the rest of its batch"),
+        (g * (x - rm) / (np.sqrt(rv) + eps) + b, "eps goes inside the square root in test mode too"),
+        ((x - rm) / np.sqrt(rv + eps), "gamma and beta are missing in test mode"),
+    ]
+
+
+def _three_arrays(got: Any, what: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    if _is_stub(got):
+        raise CheckFailed(NOT_IMPLEMENTED.format(what="batchnorm_forward"))
+    if not isinstance(got, tuple) or len(got) != 3:
+        raise CheckFailed(f"in {what} mode batchnorm_forward should return a tuple of three arrays "
+                          "(out, running_mean, running_var), got " + type(got).__name__
+                          + (f" of length {len(got)}" if isinstance(got, tuple) else ""))
+    return tuple(_numpy_result(a, f"{name} ({what} mode)")  # type: ignore[return-value]
+                 for a, name in zip(got, ("out", "running_mean", "running_var")))
+
+
+def check_batchnorm_forward(fn: Callable[..., Any], hidden: bool = False) -> None:
+    """``fn(x, gamma, beta, running_mean, running_var, mode, momentum, eps)``: batch norm in
+    NumPy, as CS231n's ``batchnorm_forward``, with PyTorch's running-average rule.
+
+    x: float64 array (N, C, H, W); gamma, beta, running_mean, running_var: (C,); mode
+    ``"train"`` or ``"test"`` -> ``(out (N, C, H, W), new running_mean (C,), new running_var (C,))``.
+    Both modes are compared with PyTorch's ``F.batch_norm`` (training=True updates its running
+    buffers, training=False reads them); while ``fn`` runs, PyTorch's batch norm and autograd
+    raise, and torch tensors are not accepted as the answer.
     """
     gen = torch.Generator().manual_seed(1)
     shapes = [(4, 3, 5, 5), (2, 2, 1, 3)] + ([(8, 5, 3, 2), (3, 1, 4, 4)] if hidden else [])
-    for shape in shapes:
+    for i, shape in enumerate(shapes):
+        c = shape[1]
         x, gamma, beta = _bn_inputs(gen, shape)
+        running_mean = torch.randn(c, generator=gen, dtype=torch.float64).numpy()
+        running_var = (torch.rand(c, generator=gen, dtype=torch.float64) + 0.5).numpy()
         eps = 1e-5 if shape[0] > 2 else 0.1   # a large eps makes its place visible
-        expected = _bn_reference(x, gamma, beta, eps)
-        got = _call_numpy(fn, "batchnorm_forward", x, gamma, beta, eps)
-        if isinstance(got, tuple):
-            raise CheckFailed("batchnorm_forward should return one array y, not a tuple")
-        got = _numpy_result(got, "the output of batchnorm_forward")
-        if got.shape != expected.shape:
-            raise CheckFailed(f"for x of shape {shape} the output has shape {got.shape}: batch norm keeps "
+        momentum = 0.1 if i % 2 == 0 else 0.3  # not only PyTorch's default
+        args = (x, gamma, beta, running_mean, running_var)
+
+        want_out, want_mean, want_var = _running_reference(*args, True, momentum, eps)
+        out, new_mean, new_var = _three_arrays(
+            _call_numpy(fn, "batchnorm_forward", *args, "train", momentum, eps), "train")
+        if out.shape != want_out.shape:
+            raise CheckFailed(f"in train mode, for x of shape {shape} out has shape {out.shape}: batch norm keeps "
                               "the shape of x; use keepdims=True (or [None, :, None, None]) to broadcast")
-        if not _np_close(got, expected, atol=1e-5):
-            hint = next((h for v, h in _bn_variants(x, gamma, beta, eps) if _np_close(got, v, atol=1e-5)), None)
-            diff = float(np.abs(got - expected).max())
-            raise CheckFailed(f"for x of shape {shape} the output differs from PyTorch's batch norm by up to {diff:.3g}"
-                              + (f": {hint}" if hint else ": compare each step with section 1: which statistics, "
-                                 "over which axes, and where gamma and beta enter"))
+        if not _np_close(out, want_out, atol=1e-5):
+            hint = next((h for v, h in _bn_variants(x, gamma, beta, eps) if _np_close(out, v, atol=1e-5)), None)
+            diff = float(np.abs(out - want_out).max())
+            raise CheckFailed(f"in train mode, for x of shape {shape} out differs from PyTorch's batch norm by up "
+                              f"to {diff:.3g}" + (f": {hint}" if hint else ": compare each step with section 1: "
+                                                  "which statistics, over which axes, and where gamma and beta enter"))
+        for name, got, want in (("running_mean", new_mean, want_mean), ("running_var", new_var, want_var)):
+            if got.shape != (c,):
+                raise CheckFailed(f"in train mode the new {name} has shape {got.shape}: it holds one value per "
+                                  f"channel, like the {name} passed in")
+        if not (_np_close(new_mean, want_mean) and _np_close(new_var, want_var)):
+            hint = next((h for vm, vv, h in _running_variants(x, running_mean, running_var, momentum)
+                         if _np_close(new_mean, vm) and _np_close(new_var, vv)), None)
+            wrong = "running_mean" if not _np_close(new_mean, want_mean) else "running_var"
+            raise CheckFailed(f"in train mode (momentum {momentum}) the new {wrong} differs from PyTorch's"
+                              + (f": {hint}" if hint else ": compare with the update rule in section 1 "
+                                 "(which weight goes to the old value, which to the batch's statistic)"))
+
+        want_out, _, _ = _running_reference(*args, False, momentum, eps)
+        out, same_mean, same_var = _three_arrays(
+            _call_numpy(fn, "batchnorm_forward", *args, "test", momentum, eps), "test")
+        if not (_np_close(same_mean, running_mean) and _np_close(same_var, running_var)):
+            raise CheckFailed("in test mode the running averages changed: test mode only reads them "
+                              "(return running_mean and running_var as they came in)")
+        if not _np_close(out, want_out, atol=1e-5):
+            hint = next((h for v, h in _test_mode_variants(*args, eps) if _np_close(out, v, atol=1e-5)), None)
+            diff = float(np.abs(out - want_out).max()) if out.shape == want_out.shape else float("inf")
+            raise CheckFailed(f"in test mode, for x of shape {shape} out differs from PyTorch's batch norm in eval "
+                              f"mode by up to {diff:.3g}" + (f": {hint}" if hint else ": which statistics does "
+                                                              "test mode normalize with?"))
     passed("batchnorm_forward")
 
 
