@@ -92,6 +92,9 @@ class History:
     batch_loss: list[float] = field(default_factory=list)
     batch_metric: list[float] = field(default_factory=list)
     batch_epoch: list[float] = field(default_factory=list)
+    #: torch's intra-op thread count while the batches ran (the rule of :func:`threads_for`;
+    #: fit restores the caller's count when it returns)
+    threads: int | None = None
 
     @property
     def total_time(self) -> float:
@@ -147,11 +150,15 @@ def _stderr_is_terminal() -> bool:
 # Not measured on an idle machine, where passive waiting could cost a little per
 # parallel region for work big enough to get 2 threads.
 #
-# PARALLEL_MIN_FLOPS is 5e8 forward FLOPs per batch: LeNet at batch 128 is 1.1e8 (one
-# thread), the CPU ResNet of notebook 10 (small_resnet widths (16, 32, 64)) at batch 128
-# is 6.5e8 (two threads on a 2-core machine).
+# PARALLEL_MIN_FLOPS is 1e9 forward FLOPs per batch, where two threads start to pay on a
+# 2-core machine. Measured (training steps of small_resnet, batch 128, channels_last, one
+# process, 1 and 2 threads interleaved, medians of 4 rounds of 15 steps, quiet machine):
+# widths (16, 32, 64), 6.5e8 FLOPs per batch: 2 threads took 1.08x as long as 1 (make
+# bench: 1.13x); (24, 48, 96), 1.5e9: 0.80x; (32, 64, 128), 2.6e9: 0.72x. So LeNet at
+# batch 128 (1.1e8) and notebook 10's CPU ResNet (6.5e8) train on one thread, a model
+# of 1.5e9 FLOPs per batch or more on two.
 
-PARALLEL_MIN_FLOPS = 5e8
+PARALLEL_MIN_FLOPS = 1e9
 
 
 def _forward_flops(model: nn.Module, batch: torch.Tensor) -> float | None:
@@ -340,6 +347,8 @@ def _fit_epochs(model, train_loader, epochs, optimizer, loss_fn, metric, val_loa
             hist.batch_metric.append(bm)
             hist.batch_epoch.append(epoch - 1 + i / len(batches))
         hist.epoch_time.append(time.perf_counter() - start)
+        if hist.threads is None:
+            hist.threads = torch.get_num_threads()
         hist.train_loss.append(tl)
         hist.train_metric.append(tm)
         hist.lr.append(lr)
@@ -587,3 +596,21 @@ def clear_difference(a: SeedStats, b: SeedStats, alpha: float = 0.05) -> int:
     if w.p < alpha and w.diff != 0:
         return 1 if w.diff > 0 else -1
     return 0
+
+
+ABOVE_SAME_BELOW = ("clearly above", "no measurable difference from", "clearly below")
+
+
+def difference_in_words(a: SeedStats, b: SeedStats, words: Sequence[str] = ABOVE_SAME_BELOW,
+                        alpha: float = 0.05) -> str:
+    """:func:`clear_difference` of ``a`` against ``b`` as words: ``words[0]`` for +1 (a's mean
+    clearly above b's), ``words[1]`` for 0 (no measurable difference), ``words[2]`` for -1.
+
+    ``words`` defaults to ``ABOVE_SAME_BELOW``, to be read as "a is <words> b"; a notebook
+    that compares losses or gaps passes its own, e.g. ``("clearly higher than", "no
+    measurable difference from", "clearly lower than")``.
+    """
+    if isinstance(words, str) or not isinstance(words, Sequence) or len(words) != 3 \
+            or not all(isinstance(w, str) for w in words):
+        raise TypeError(f"words must be three strings (for +1, 0 and -1), got {words!r}")
+    return {1: words[0], 0: words[1], -1: words[2]}[clear_difference(a, b, alpha)]

@@ -182,3 +182,37 @@ def test_welch_with_spreads_too_small_to_square():
     assert (a.sd ** 2 / a.n) ** 2 == 0.0 < a.sd ** 2 / a.n
     w = welch(a, b)
     assert math.isfinite(w.df) and w.df > 0 and w.t < 0 and clear_difference(a, b) == -1
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(finite, min_size=2, max_size=6), st.lists(finite, min_size=2, max_size=6))
+def test_difference_in_words_follows_scipys_welch_test(xs, ys):
+    """The words follow SciPy's Welch test directly (not through clear_difference)."""
+    from cnnlib.train import difference_in_words
+
+    a, b = SeedStats.of(xs), SeedStats.of(ys)
+    words = ("up", "level", "down")
+    got = difference_in_words(a, b, words)
+    if a.sd == 0 and b.sd == 0:
+        return   # SciPy returns nan here; the degenerate case is tested in the examples
+    p = scipy_stats.ttest_ind(xs, ys, equal_var=False).pvalue
+    if not np.isfinite(p) or abs(p - 0.05) < 1e-6:
+        return
+    expected = "level" if p >= 0.05 or a.mean == b.mean else ("up" if a.mean > b.mean else "down")
+    assert got == expected
+
+
+def test_difference_in_words_examples_and_bad_input():
+    from cnnlib.train import ABOVE_SAME_BELOW, difference_in_words
+
+    high, low = SeedStats.of([0.91, 0.92, 0.93]), SeedStats.of([0.80, 0.81, 0.82])
+    noisy = SeedStats.of([0.70, 0.95, 0.85])
+    assert difference_in_words(high, low) == "clearly above" == ABOVE_SAME_BELOW[0]
+    assert difference_in_words(low, high) == "clearly below"
+    assert difference_in_words(high, noisy) == "no measurable difference from"
+    assert difference_in_words(high, low, ("higher than", "as", "lower than")) == "higher than"
+    for bad in ("abc", ("a", "b"), ("a", "b", 3), None):
+        with pytest.raises(TypeError, match="words must be three strings"):
+            difference_in_words(high, low, bad)
+    with pytest.raises(TypeError, match="a must be a SeedStats"):
+        difference_in_words([0.9, 0.91], low)

@@ -114,10 +114,24 @@ def test_fit_trains_lenet_on_one_thread_and_restores_the_count():
 
     x, y = torch.rand(64, 1, 28, 28), torch.randint(0, 10, (64,))
     model = LeNet()
-    fit(model, TensorLoader(x, y, batch_size=32), 2, torch.optim.SGD(model.parameters(), 0.1),
-        metric=metric, val_loader=TensorLoader(x, y, batch_size=32), progress=False, device="cpu")
+    hist = fit(model, TensorLoader(x, y, batch_size=32), 2, torch.optim.SGD(model.parameters(), 0.1),
+               metric=metric, val_loader=TensorLoader(x, y, batch_size=32), progress=False, device="cpu")
     assert seen and set(seen) == {1}
+    assert hist.threads == 1          # what the batches ran on, for the notebooks to print
     assert torch.get_num_threads() == 2
+
+
+def test_notebook_10s_small_resnet_is_below_the_measured_crossover(monkeypatch):
+    """Measured on 2 cores: widths (16, 32, 64) ran 1.08x slower on 2 threads, (24, 48, 96)
+    0.80x faster; the threshold lies between their FLOPs per batch of 128."""
+    from cnnlib.models.resnet import small_resnet
+
+    monkeypatch.setattr(train, "usable_cores", lambda: 2)
+    x = torch.rand(128, 1, 28, 28)
+    small, wider = (small_resnet(widths=w, layers=(1, 1, 1), in_channels=1, stem_stride=2)
+                    for w in ((16, 32, 64), (24, 48, 96)))
+    assert train._forward_flops(small, x) < PARALLEL_MIN_FLOPS <= train._forward_flops(wider, x)
+    assert threads_for(small, x, 2) == 1 and threads_for(wider, x, 2) == 2
 
 
 def test_fit_restores_the_count_when_training_fails():
