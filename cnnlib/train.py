@@ -147,16 +147,18 @@ def _stderr_is_terminal() -> bool:
 # average of 6-13): with this rule bypassed, 2 threads took 5.3x as long as 1 thread with
 # the default policy (7.1x beside a 2-thread background training job) and 0.88x with
 # PASSIVE (0.56x beside the job); with the rule (LeNet -> 1 thread) 0.8-1.1x either way.
-# Not measured on an idle machine, where passive waiting could cost a little per
-# parallel region for work big enough to get 2 threads.
+# The crossover below was measured on a quiet machine with the passive policy; with the
+# default (spinning) policy two threads could start to pay a little earlier when idle.
 #
-# PARALLEL_MIN_FLOPS is 1e9 forward FLOPs per batch, where two threads start to pay on a
-# 2-core machine. Measured (training steps of small_resnet, batch 128, channels_last, one
-# process, 1 and 2 threads interleaved, medians of 4 rounds of 15 steps, quiet machine):
-# widths (16, 32, 64), 6.5e8 FLOPs per batch: 2 threads took 1.08x as long as 1 (make
-# bench: 1.13x); (24, 48, 96), 1.5e9: 0.80x; (32, 64, 128), 2.6e9: 0.72x. So LeNet at
-# batch 128 (1.1e8) and notebook 10's CPU ResNet (6.5e8) train on one thread, a model
-# of 1.5e9 FLOPs per batch or more on two.
+# PARALLEL_MIN_FLOPS is 1e9 forward FLOPs per batch, a round number inside the measured
+# crossover on a 2-core machine, which lies somewhere between 6.5e8 and 1.5e9. Measured
+# (training steps of small_resnet, batch 128, channels_last, one process with cnnlib
+# imported first, so OMP_WAIT_POLICY=PASSIVE; 1 and 2 threads interleaved, medians of 4
+# rounds of 15 steps, quiet machine): widths (16, 32, 64), 6.5e8 FLOPs per batch: 2 threads
+# took 1.08x as long as 1 (make bench under the earlier threshold of 5e8, which gave it 2
+# threads: 1.13x); (24, 48, 96), 1.5e9: 0.80x as long; (32, 64, 128), 2.6e9: 0.72x. So LeNet
+# at batch 128 (1.1e8) and notebook 10's CPU ResNet (6.5e8) train on one thread, a model of
+# 1.5e9 FLOPs per batch or more on two.
 
 PARALLEL_MIN_FLOPS = 1e9
 

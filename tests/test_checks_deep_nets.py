@@ -196,7 +196,7 @@ def bn_stub(*args, **kwargs):
     (full(bn_right, update=unchanged), "came back unchanged"),
     (full(bn_right, update=swapped_momentum), "weight of the new batch"),
     (full(bn_right, update=replaced), "replaced by this batch"),
-    (full(bn_right, update=biased_running_var), "unbiased variance"),
+    (full(bn_right, update=biased_running_var), "biased variance"),
     (full(bn_right, update=fixed_momentum), "momentum 0.3"),
     (full(bn_right, update=lambda x, rm, rv, mom: (rm[:1], rv[:1])), "one value per channel"),
     (full(bn_right, test_out=eval_with_batch_stats), "running averages"),
@@ -204,6 +204,17 @@ def bn_stub(*args, **kwargs):
     (full(bn_right, test_out=eval_no_affine), "missing in test mode"),
     (full(bn_right, test_out=lambda *a: eval_mode(*a) * 2), "which statistics does test mode"),
     (updates_in_test_mode, "test mode only reads them"),
+    (lambda *a, **k: (lambda r: (r[0], r[2], r[1]))(reference_solution(*a, **k)), "each other's place"),
+    (full(bn_right, update=lambda x, rm, rv, mom: (running(x, rm, rv, mom)[0], rv)), "running_var differs"),
+    (full(bn_right, update=lambda x, rm, rv, mom: (rm, rv)), "running_mean and running_var differs|came back unchanged"),
+    (lambda x, g, b, rm, rv, mode, momentum=0.1, eps=1e-5: (lambda r: r if mode == "train" else
+                                                            (r[0], r[1][None, :], r[2]))(
+        reference_solution(x, g, b, rm, rv, mode, momentum, eps)), "in test mode the running_mean returned has shape"),
+    (lambda x, g, b, rm, rv, mode, momentum=0.1, eps=1e-5: (lambda r: r if mode == "train" else
+                                                            (r[0][:, :1], r[1], r[2]))(
+        reference_solution(x, g, b, rm, rv, mode, momentum, eps)), "in test mode, for x of shape"),
+    (full(bn_right, update=lambda x, rm, rv, mom: running(x, rm, rv, mom * 0.5)),
+     "the weights of the old value and of the batch's statistic"),
 ])
 def test_batchnorm_wrong_answers(fn, match):
     with pytest.raises(CheckFailed, match=match):
@@ -233,7 +244,7 @@ def test_the_learner_cannot_change_the_checks_inputs():
 
 
 def test_in_place_running_updates_as_in_cs231n_pass():
-    """CS231n's layers.py updates its running averages in place; returning them works too."""
+    """Updating the arrays passed in (in place) and returning them works as well as new arrays."""
     def in_place(x, gamma, beta, running_mean, running_var, mode, momentum=0.1, eps=1e-5):
         out, rm, rv = reference_solution(x, gamma, beta, running_mean, running_var, mode, momentum, eps)
         running_mean[...], running_var[...] = rm, rv

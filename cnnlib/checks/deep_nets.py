@@ -187,8 +187,8 @@ def _running_variants(x: np.ndarray, running_mean: np.ndarray, running_var: np.n
         (mean, var_u, "the running averages were replaced by this batch's statistics: they should move only "
                       "a step of size momentum towards them"),
         (keep(running_mean, mean, momentum), keep(running_var, var_b, momentum),
-         "running_var is updated with the unbiased variance of the batch (divided by m - 1, as PyTorch does), "
-         "while the normalization itself uses the biased one"),
+         "running_var moved towards the batch's biased variance: PyTorch keeps the unbiased one in running_var "
+         "(section 1), while the normalization itself uses the biased one"),
     ]
 
 
@@ -253,23 +253,39 @@ def check_batchnorm_forward(fn: Callable[..., Any], hidden: bool = False) -> Non
             if got.shape != (c,):
                 raise CheckFailed(f"in train mode the new {name} has shape {got.shape}: it holds one value per "
                                   f"channel, like the {name} passed in")
+        if _np_close(new_mean, want_var) and _np_close(new_var, want_mean):
+            raise CheckFailed("in train mode running_mean and running_var came back in each other's place: return "
+                              "(out, running_mean, running_var) in that order")
         if not (_np_close(new_mean, want_mean) and _np_close(new_var, want_var)):
             hint = next((h for vm, vv, h in _running_variants(x, running_mean, running_var, momentum)
                          if _np_close(new_mean, vm) and _np_close(new_var, vv)), None)
-            wrong = "running_mean" if not _np_close(new_mean, want_mean) else "running_var"
+            wrong = " and ".join(name for name, ok in (("running_mean", _np_close(new_mean, want_mean)),
+                                                       ("running_var", _np_close(new_var, want_var))) if not ok)
             raise CheckFailed(f"in train mode (momentum {momentum}) the new {wrong} differs from PyTorch's"
-                              + (f": {hint}" if hint else ": compare with the update rule in section 1 "
-                                 "(which weight goes to the old value, which to the batch's statistic)"))
+                              + (f": {hint}" if hint else ": compare with the update rule in section 1 (the "
+                                 "weights of the old value and of the batch's statistic, which of the batch's "
+                                 "statistics, and over how many values m)"))
 
         want_out, _, _ = _running_reference(*args, False, momentum, eps)
         out, same_mean, same_var = _three_arrays(
             _call_numpy(fn, "batchnorm_forward", *args, "test", momentum, eps), "test")
+        for name, got in (("running_mean", same_mean), ("running_var", same_var)):
+            if got.shape != (c,):
+                raise CheckFailed(f"in test mode the {name} returned has shape {got.shape}: it holds one value per "
+                                  f"channel, like the {name} passed in")
+        if out.shape != want_out.shape:
+            raise CheckFailed(f"in test mode, for x of shape {shape} out has shape {out.shape}: batch norm keeps "
+                              "the shape of x")
+        if _np_close(same_mean, running_var) and _np_close(same_var, running_mean) \
+                and not _np_close(running_mean, running_var):
+            raise CheckFailed("in test mode running_mean and running_var came back in each other's place: return "
+                              "(out, running_mean, running_var) in that order")
         if not (_np_close(same_mean, running_mean) and _np_close(same_var, running_var)):
             raise CheckFailed("in test mode the running averages changed: test mode only reads them "
                               "(return running_mean and running_var as they came in)")
         if not _np_close(out, want_out, atol=1e-5):
             hint = next((h for v, h in _test_mode_variants(*args, eps) if _np_close(out, v, atol=1e-5)), None)
-            diff = float(np.abs(out - want_out).max()) if out.shape == want_out.shape else float("inf")
+            diff = float(np.abs(out - want_out).max())
             raise CheckFailed(f"in test mode, for x of shape {shape} out differs from PyTorch's batch norm in eval "
                               f"mode by up to {diff:.3g}" + (f": {hint}" if hint else ": which statistics does "
                                                               "test mode normalize with?"))
