@@ -447,8 +447,9 @@ class BackgroundLoad:
 
 
 def bench_threads(repeat: int, n: dict | None = None, epochs: int = 1) -> dict:
-    """Each workload trained with fit at 1 and at 2 threads in fresh processes, ``repeat``
-    interleaved pairs, quiet and then beside :class:`BackgroundLoad`."""
+    """Each workload trained with fit asking for 1 and for 2 threads in fresh processes,
+    ``repeat`` interleaved pairs (the order alternates: 1 then 2, 2 then 1, ...), quiet and
+    then beside :class:`BackgroundLoad`."""
     n = n or {"lenet": 20_000, "modern_cnn": 10_000}
     out: dict = {}
     for load in (False, True):
@@ -456,9 +457,9 @@ def bench_threads(repeat: int, n: dict | None = None, epochs: int = 1) -> dict:
         used: dict = {w: {1: set(), 2: set()} for w in n}
         ctx = BackgroundLoad() if load else contextlib.nullcontext()
         with ctx:
-            for _ in range(repeat):
+            for i in range(repeat):
                 for w in n:
-                    for t in (1, 2):
+                    for t in ((1, 2) if i % 2 == 0 else (2, 1)):   # ABBA: an order effect cancels
                         done = run_worker({"workload": w, "threads": t, "n": n[w], "epochs": epochs})
                         runs[w][t].append(done["seconds"])
                         used[w][t].add(done.get("threads_used"))
