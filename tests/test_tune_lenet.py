@@ -34,3 +34,16 @@ def test_quick_run_never_reads_the_test_split_and_picks_the_best(tmp_path, monke
     means = {k: sum(v["values"]) / len(v["values"]) for k, v in res["candidates"].items()}
     assert res["chosen"] == max(means, key=means.get)
     assert all(0.1 < m <= 1.0 for m in means.values())   # every candidate learned something
+
+
+def test_notebook_05_trains_with_the_chosen_recipe():
+    """Notebook 05's constants are the recipe tune_lenet chose (and the bench reads CHOSEN)."""
+    import re
+
+    source = json.loads((Path(__file__).parent.parent / "notebooks" / "05_lenet_mnist.ipynb").read_text())
+    code = "\n".join("".join(c["source"]) for c in source["cells"] if c["cell_type"] == "code")
+    m = re.search(r"^EPOCHS, LR, BATCH, SMOOTHING = (\S+), (\S+), (\S+), (\S+)", code, re.M)
+    assert m, "notebook 05 no longer sets EPOCHS, LR, BATCH, SMOOTHING in one line"
+    assert tune.CHOSEN in tune.CANDIDATES
+    lr, smoothing = tune.CANDIDATES[tune.CHOSEN]
+    assert (int(m[1]), float(m[2]), int(m[3]), float(m[4])) == (tune.EPOCHS, lr, tune.BATCH, smoothing)

@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import json
 import math
 import os
@@ -384,7 +385,9 @@ def train_worker(spec: dict) -> dict:
         x, y = load_dataset("mnist", "train", n=spec["n"], download=False)
         x = (x - 0.1307) / 0.3081
         model = LeNet().to(memory_format=torch.channels_last)
-        lr = 1e-2                                    # notebook 05's recipe (tools/tune_lenet.py)
+        from tune_lenet import CANDIDATES, CHOSEN   # notebook 05's recipe, chosen on validation
+
+        lr, smoothing = CANDIDATES[CHOSEN]
         opt = torch.optim.Adam(model.parameters(), lr=lr)
     else:
         from cnnlib.models.resnet import small_resnet
@@ -395,12 +398,12 @@ def train_worker(spec: dict) -> dict:
         model = model.to(memory_format=torch.channels_last)
         opt = torch.optim.SGD(model.parameters(), lr=0.2, momentum=0.9, nesterov=True, weight_decay=5e-4)
         lr = 0.2
+        smoothing = 0.0
     loader = TensorLoader(x, y, batch_size=128, shuffle=True)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=spec["epochs"] * len(loader))
     cpu0 = time.process_time()
-    smoothing = 0.1 if spec["workload"] == "lenet" else 0.0
     hist = fit(model, loader, spec["epochs"], opt, scheduler=sched, progress=False, device="cpu",
-               loss_fn=lambda out, t: torch.nn.functional.cross_entropy(out, t, label_smoothing=smoothing))
+               loss_fn=functools.partial(torch.nn.functional.cross_entropy, label_smoothing=smoothing))
     return {"seconds": hist.total_time, "cpu_seconds": time.process_time() - cpu0, "train_acc": hist.train_metric[-1],
             "threads_used": hist.threads}
 

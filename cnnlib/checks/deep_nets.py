@@ -127,8 +127,7 @@ def _bn_inputs(gen: torch.Generator, shape: tuple[int, ...], scale: float = 3.0,
 
 def _bn_reference(x: np.ndarray, gamma: np.ndarray, beta: np.ndarray, eps: float) -> np.ndarray:
     """PyTorch's batch norm in training mode, on float64 copies of the NumPy inputs."""
-    t = lambda a: torch.from_numpy(np.array(a, dtype=np.float64))  # noqa: E731
-    return F.batch_norm(t(x), None, None, t(gamma), t(beta), training=True, eps=eps).numpy()
+    return _running_reference(x, gamma, beta, None, None, True, 0.1, eps)[0]
 
 
 def _per_channel(v: np.ndarray) -> np.ndarray:
@@ -162,13 +161,14 @@ def _bn_variants(x: np.ndarray, gamma: np.ndarray, beta: np.ndarray, eps: float)
     return out
 
 
-def _running_reference(x: np.ndarray, gamma: np.ndarray, beta: np.ndarray, running_mean: np.ndarray,
-                       running_var: np.ndarray, training: bool, momentum: float, eps: float):
-    """PyTorch's ``F.batch_norm`` with running statistics, on float64 copies: (out, new mean, new var)."""
-    t = lambda a: torch.from_numpy(np.array(a, dtype=np.float64))  # noqa: E731
+def _running_reference(x: np.ndarray, gamma: np.ndarray, beta: np.ndarray, running_mean: np.ndarray | None,
+                       running_var: np.ndarray | None, training: bool, momentum: float, eps: float):
+    """PyTorch's ``F.batch_norm`` on float64 copies: (out, new running mean, new running var);
+    running_mean/var None: batch statistics only (training mode), and None comes back for them."""
+    t = lambda a: None if a is None else torch.from_numpy(np.array(a, dtype=np.float64))  # noqa: E731
     rm, rv = t(running_mean), t(running_var)   # F.batch_norm updates these in place in training mode
     out = F.batch_norm(t(x), rm, rv, t(gamma), t(beta), training=training, momentum=momentum, eps=eps)
-    return out.numpy(), rm.numpy(), rv.numpy()
+    return out.numpy(), None if rm is None else rm.numpy(), None if rv is None else rv.numpy()
 
 
 def _running_variants(x: np.ndarray, running_mean: np.ndarray, running_var: np.ndarray,
@@ -216,6 +216,18 @@ def _three_arrays(got: Any, what: str) -> tuple[np.ndarray, np.ndarray, np.ndarr
                  for a, name in zip(got, ("out", "running_mean", "running_var")))
 
 
+def _check_running_pair(mode: str, c: int, got_mean: np.ndarray, got_var: np.ndarray,
+                        want_mean: np.ndarray, want_var: np.ndarray) -> None:
+    """Shapes (C,) and the order (mean, var) of the running averages returned in ``mode``."""
+    for name, got in (("running_mean", got_mean), ("running_var", got_var)):
+        if got.shape != (c,):
+            raise CheckFailed(f"in {mode} mode the {name} returned has shape {got.shape}: it holds one value per "
+                              f"channel, like the {name} passed in")
+    if _np_close(got_mean, want_var) and _np_close(got_var, want_mean) and not _np_close(want_mean, want_var):
+        raise CheckFailed(f"in {mode} mode running_mean and running_var came back in each other's place: return "
+                          "(out, running_mean, running_var) in that order")
+
+
 def check_batchnorm_forward(fn: Callable[..., Any], hidden: bool = False) -> None:
     """``fn(x, gamma, beta, running_mean, running_var, mode, momentum, eps)``: batch norm in
     NumPy, as CS231n's ``batchnorm_forward``, with PyTorch's running-average rule.
@@ -249,13 +261,7 @@ def check_batchnorm_forward(fn: Callable[..., Any], hidden: bool = False) -> Non
             raise CheckFailed(f"in train mode, for x of shape {shape} out differs from PyTorch's batch norm by up "
                               f"to {diff:.3g}" + (f": {hint}" if hint else ": compare each step with section 1: "
                                                   "which statistics, over which axes, and where gamma and beta enter"))
-        for name, got, want in (("running_mean", new_mean, want_mean), ("running_var", new_var, want_var)):
-            if got.shape != (c,):
-                raise CheckFailed(f"in train mode the new {name} has shape {got.shape}: it holds one value per "
-                                  f"channel, like the {name} passed in")
-        if _np_close(new_mean, want_var) and _np_close(new_var, want_mean):
-            raise CheckFailed("in train mode running_mean and running_var came back in each other's place: return "
-                              "(out, running_mean, running_var) in that order")
+        _check_running_pair("train", c, new_mean, new_var, want_mean, want_var)
         if not (_np_close(new_mean, want_mean) and _np_close(new_var, want_var)):
             hint = next((h for vm, vv, h in _running_variants(x, running_mean, running_var, momentum)
                          if _np_close(new_mean, vm) and _np_close(new_var, vv)), None)
@@ -269,17 +275,10 @@ def check_batchnorm_forward(fn: Callable[..., Any], hidden: bool = False) -> Non
         want_out, _, _ = _running_reference(*args, False, momentum, eps)
         out, same_mean, same_var = _three_arrays(
             _call_numpy(fn, "batchnorm_forward", *args, "test", momentum, eps), "test")
-        for name, got in (("running_mean", same_mean), ("running_var", same_var)):
-            if got.shape != (c,):
-                raise CheckFailed(f"in test mode the {name} returned has shape {got.shape}: it holds one value per "
-                                  f"channel, like the {name} passed in")
+        _check_running_pair("test", c, same_mean, same_var, running_mean, running_var)
         if out.shape != want_out.shape:
             raise CheckFailed(f"in test mode, for x of shape {shape} out has shape {out.shape}: batch norm keeps "
                               "the shape of x")
-        if _np_close(same_mean, running_var) and _np_close(same_var, running_mean) \
-                and not _np_close(running_mean, running_var):
-            raise CheckFailed("in test mode running_mean and running_var came back in each other's place: return "
-                              "(out, running_mean, running_var) in that order")
         if not (_np_close(same_mean, running_mean) and _np_close(same_var, running_var)):
             raise CheckFailed("in test mode the running averages changed: test mode only reads them "
                               "(return running_mean and running_var as they came in)")
