@@ -232,9 +232,11 @@ def threads_for(model: nn.Module, batch: torch.Tensor, requested: int | None = N
 
 
 class _ThreadRule:
-    """fit's use of :func:`threads_for`: applied at the first training batch, undone at the end."""
+    """fit's use of :func:`threads_for`: applied at the first training batch (the count the
+    batches run on is recorded in ``hist.threads``), undone at the end."""
 
-    def __init__(self) -> None:
+    def __init__(self, hist: History) -> None:
+        self.hist = hist
         self.before: int | None = None
 
     def apply(self, model: nn.Module, x: torch.Tensor) -> None:
@@ -243,6 +245,7 @@ class _ThreadRule:
             threads = threads_for(model, x, self.before)
             if threads != self.before:
                 torch.set_num_threads(threads)
+            self.hist.threads = torch.get_num_threads()
 
     def restore(self) -> None:
         if self.before is not None and torch.get_num_threads() != self.before:
@@ -325,7 +328,7 @@ def fit(
     hist = History()
     if on_epoch_start is not None and not callable(on_epoch_start):
         raise TypeError(f"on_epoch_start must be callable (epoch -> None), got {type(on_epoch_start).__name__}")
-    rule = _ThreadRule()  # thread count per workload (see threads_for), undone when fit returns
+    rule = _ThreadRule(hist)  # thread count per workload (see threads_for), undone when fit returns
     try:
         return _fit_epochs(model, train_loader, epochs, optimizer, loss_fn, metric, val_loader, scheduler,
                            device, progress, on_epoch_start, hist, rule)
@@ -349,8 +352,6 @@ def _fit_epochs(model, train_loader, epochs, optimizer, loss_fn, metric, val_loa
             hist.batch_metric.append(bm)
             hist.batch_epoch.append(epoch - 1 + i / len(batches))
         hist.epoch_time.append(time.perf_counter() - start)
-        if hist.threads is None:
-            hist.threads = torch.get_num_threads()
         hist.train_loss.append(tl)
         hist.train_metric.append(tm)
         hist.lr.append(lr)

@@ -18,12 +18,15 @@ from cnnlib.models.family import (
     longest_path,
     plot_seed_curves,
     same_init,
+    evaluate_family,
+    train_family,
     train_on_budget,
+    versus_baseline,
     weight_layers,
 )
 from cnnlib.models.googlenet import googlenet
 from cnnlib.models.vgg import vgg16, vgg19
-from cnnlib.train import seed_everything
+from cnnlib.train import SeedStats, difference_in_words, evaluate, over_seeds, seed_everything
 
 matplotlib.use("Agg")
 
@@ -123,3 +126,67 @@ def test_same_init_gives_every_model_one_rule():
     assert single[1].weight.abs().max().item() <= 1 / 784 ** 0.5 + 1e-6     # one layer: the default
     with pytest.raises(TypeError, match="model"):
         same_init("not a model")
+
+
+def _tiny_conv() -> nn.Module:
+    return nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(4), nn.Flatten(),
+                         nn.Linear(64, 10))
+
+
+TINY = Budget(n_images=300, n_val=100, epochs=1, batch_size=50, evals_per_epoch=2)
+
+
+def test_train_family_is_the_hand_written_loop_over_seeds():
+    """train_family gives what notebooks 06-08 wrote by hand: over_seeds around
+    train_on_budget, the model built after the seeding; same weights, same numbers."""
+    data = budget_data(TINY)
+    family = {"logistic regression": logistic_regression, "tiny conv": _tiny_conv}
+    runs = train_family(family, data, TINY, device="cpu")
+    assert list(runs.models) == list(runs.histories) == list(runs.val_acc) == list(family)
+    for name, make in family.items():
+        by_hand = []
+
+        def run(seed: int) -> float:
+            model = make()
+            by_hand.append(model)
+            return train_on_budget(model, data, seed, TINY, device="cpu").val_metric[-1]
+
+        expected = over_seeds(run, TINY.seeds)
+        assert runs.val_acc[name].values == expected.values
+        assert tuple(h.val_metric[-1] for h in runs.histories[name]) == expected.values
+        assert len(runs.models[name]) == len(runs.histories[name]) == len(TINY.seeds)
+        for mine, theirs in zip(runs.models[name], by_hand):
+            for a, b in zip(mine.parameters(), theirs.parameters()):
+                torch.testing.assert_close(a, b, rtol=0, atol=0)
+    lines = runs.summary().splitlines()
+    assert len(lines) == 2 and lines[1].startswith("tiny conv") and f"{sum(p.numel() for p in _tiny_conv().parameters()):,} params" in lines[1]
+
+
+def test_test_family_and_versus_baseline_agree_with_evaluate_and_the_welch_words():
+    data = budget_data(TINY)
+    runs = train_family({"logistic regression": logistic_regression, "tiny conv": _tiny_conv}, data, TINY, device="cpu")
+    loader = TensorLoader(data[2], data[3], batch_size=40)
+    acc = evaluate_family(runs.models, loader, device="cpu")
+    for name, models in runs.models.items():
+        assert list(acc[name].values) == [evaluate(m, loader, device="cpu")[1] for m in models]
+    lines = versus_baseline(acc).splitlines()
+    assert lines[0].endswith("(the baseline)")
+    assert lines[1].endswith(f"{difference_in_words(acc['tiny conv'], acc['logistic regression'])} the linear model")
+    made_up = {"a": SeedStats.of([0.9, 0.91, 0.92]), "b": SeedStats.of([0.5, 0.51, 0.52])}
+    assert "clearly above the linear model" in versus_baseline(made_up, baseline="b").splitlines()[0]
+
+
+@pytest.mark.parametrize("call, kind, match", [
+    (lambda: train_family({}, budget_data(TINY), TINY), TypeError, "family"),
+    (lambda: train_family({"x": 3}, budget_data(TINY), TINY), TypeError, "family"),
+    (lambda: train_family({"x": logistic_regression}, budget_data(TINY)[:2], TINY), TypeError, "data"),
+    (lambda: train_family({"x": logistic_regression}, budget_data(TINY), "budget"), TypeError, "budget"),
+    (lambda: train_family({"x": lambda: 3}, budget_data(TINY), TINY), TypeError, "family"),
+    (lambda: evaluate_family({"x": logistic_regression()}, []), TypeError, "models"),
+    (lambda: evaluate_family({}, []), TypeError, "models"),
+    (lambda: versus_baseline({"a": 0.9}), TypeError, "accuracy"),
+    (lambda: versus_baseline({"a": SeedStats.of([0.9, 0.8, 0.7])}), ValueError, "baseline"),
+])
+def test_family_helpers_refuse_bad_input(call, kind, match):
+    with pytest.raises(kind, match=match):
+        call()

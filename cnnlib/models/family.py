@@ -16,13 +16,17 @@ training images; the test set is left to the notebooks, read once per final mode
   hidden layers, PyTorch's default for the output layer).
 - :func:`train_on_budget` -- default init + Adam + one-cycle on the budget; returns a
   ``History`` with ``epochs * evals_per_epoch`` points.
+- :func:`train_family` -- every model of a family, once per seed of the budget: the
+  trained models, their histories and validation accuracies (a :class:`FamilyRuns`).
+- :func:`evaluate_family` -- each final model read once on a test loader, mean +- sd per
+  model, and :func:`versus_baseline`, each model's test accuracy set against the linear model.
 - :func:`plot_seed_curves` -- mean +- sd over seeds of those curves, whole-epoch ticks.
 - :func:`weight_layers`, :func:`longest_path` -- depth as the papers count it.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Callable, Iterable, Iterator, Mapping, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -31,7 +35,8 @@ from torch import nn
 
 from .. import _validate
 from ..data import TensorLoader, load_dataset, train_val_split
-from ..train import History, fit
+from ..shapes import count_params
+from ..train import History, SeedStats, difference_in_words, evaluate, fit, over_seeds
 
 
 @dataclass(frozen=True)
@@ -212,6 +217,96 @@ def train_on_budget(
                                                     total_steps=budget.epochs * len(train))
     return fit(model, chunks, budget.epochs * budget.evals_per_epoch, optimizer, scheduler=scheduler,
                val_loader=val, device=device, progress=False)
+
+
+@dataclass
+class FamilyRuns:
+    """What :func:`train_family` trained: per model name, the trained models and their
+    histories (one per seed, in the budget's seed order) and the final validation accuracy
+    over the seeds."""
+
+    models: dict[str, list[nn.Module]] = field(default_factory=dict)
+    histories: dict[str, list[History]] = field(default_factory=dict)
+    val_acc: dict[str, SeedStats] = field(default_factory=dict)
+
+    def summary(self) -> str:
+        """One line per model: parameters, validation accuracy (mean +- sd over seeds) and
+        the training seconds of all its seeds together."""
+        lines = []
+        for name, models in self.models.items():
+            params = count_params(models[0])
+            seconds = sum(h.total_time for h in self.histories[name])
+            lines.append(f"{name:20s} {params:>8,} params  validation accuracy {self.val_acc[name]}  ({seconds:.1f} s)")
+        return "\n".join(lines)
+
+
+def train_family(
+    family: Mapping[str, Callable[[], nn.Module]],
+    data: Sequence[torch.Tensor],
+    budget: Budget = BUDGET,
+    device: torch.device | str | None = None,
+) -> FamilyRuns:
+    """Train every model of ``family`` (name -> a function that builds the model) once per
+    seed of ``budget`` with :func:`train_on_budget` on ``data`` (from :func:`budget_data`).
+
+    Each run is seeded by :func:`cnnlib.train.over_seeds` before the model is built, so
+    seed ``s`` gives the same initial weights and batch order whichever family it is in.
+    Returns a :class:`FamilyRuns`; its ``val_acc[name]`` is the last validation accuracy
+    of each seed's history, summarized over the seeds.
+    """
+    if not isinstance(family, Mapping) or not family:
+        raise TypeError("family must be a non-empty dict: model name -> function that builds the model")
+    for name, make in family.items():
+        if not isinstance(name, str) or not callable(make):
+            raise TypeError(f"family must map names (str) to model builders (callables), got {name!r}: {make!r}")
+    budget = _budget(budget)
+    if not isinstance(data, (tuple, list)) or len(data) != 4:
+        raise TypeError("data must be the 4 tensors (train_x, train_y, val_x, val_y) of budget_data()")
+    runs = FamilyRuns()
+    for name, make in family.items():
+        models, histories = runs.models.setdefault(name, []), runs.histories.setdefault(name, [])
+
+        def run(seed: int) -> float:
+            model = make()
+            _validate.module(f"family[{name!r}]()", model)
+            histories.append(train_on_budget(model, data, seed, budget, device=device))
+            models.append(model)
+            return histories[-1].val_metric[-1]
+
+        runs.val_acc[name] = over_seeds(run, budget.seeds)
+    return runs
+
+
+def evaluate_family(
+    models: Mapping[str, Sequence[nn.Module]],
+    loader: Iterable,
+    device: torch.device | str | None = None,
+) -> dict[str, SeedStats]:
+    """Accuracy of every final model on ``loader`` (a test loader: read it once per final
+    model), summarized over the seeds of each name. ``models``: :attr:`FamilyRuns.models`."""
+    if not isinstance(models, Mapping) or not models:
+        raise TypeError("models must be a non-empty dict: model name -> list of trained models (FamilyRuns.models)")
+    for name, ms in models.items():
+        if isinstance(ms, nn.Module) or not isinstance(ms, Sequence) or not ms \
+                or not all(isinstance(m, nn.Module) for m in ms):
+            raise TypeError(f"models[{name!r}] must be a non-empty list of nn.Module (one per seed)")
+    return {name: SeedStats.of([evaluate(m, loader, device=device)[1] for m in ms]) for name, ms in models.items()}
+
+
+def versus_baseline(accuracy: Mapping[str, SeedStats], baseline: str = "logistic regression") -> str:
+    """One line per model: its accuracy and, beside it, :func:`cnnlib.train.difference_in_words`
+    against ``accuracy[baseline]`` ("clearly above", "no measurable difference from" or
+    "clearly below" the linear model); the baseline's own line says "(the baseline)"."""
+    if not isinstance(accuracy, Mapping) or not all(isinstance(v, SeedStats) for v in accuracy.values()):
+        raise TypeError("accuracy must be a dict: model name -> SeedStats (from evaluate_family)")
+    if baseline not in accuracy:
+        raise ValueError(f"baseline must be one of the models {sorted(accuracy)}, got {baseline!r}")
+    lines = []
+    for name, stats in accuracy.items():
+        versus = "(the baseline)" if name == baseline else \
+            f"{difference_in_words(stats, accuracy[baseline])} the linear model"
+        lines.append(f"{name:20s} test accuracy {stats}   {versus}")
+    return "\n".join(lines)
 
 
 def plot_seed_curves(
