@@ -174,6 +174,7 @@ def test_test_family_and_versus_baseline_agree_with_evaluate_and_the_welch_words
     assert lines[1].endswith(f"{difference_in_words(acc['tiny conv'], acc['logistic regression'])} the linear model")
     made_up = {"a": SeedStats.of([0.9, 0.91, 0.92]), "b": SeedStats.of([0.5, 0.51, 0.52])}
     assert "clearly above the linear model" in versus_baseline(made_up, baseline="b").splitlines()[0]
+    assert versus_baseline(made_up, baseline="a", called="model a").splitlines()[1].endswith("clearly below model a")
 
 
 @pytest.mark.parametrize("call, kind, match", [
@@ -186,6 +187,7 @@ def test_test_family_and_versus_baseline_agree_with_evaluate_and_the_welch_words
     (lambda: evaluate_family({}, []), TypeError, "models"),
     (lambda: versus_baseline({"a": 0.9}), TypeError, "accuracy"),
     (lambda: versus_baseline({"a": SeedStats.of([0.9, 0.8, 0.7])}), ValueError, "baseline"),
+    (lambda: versus_baseline({"a": SeedStats.of([0.9, 0.8, 0.7])}, "a", called=3), TypeError, "called"),
 ])
 def test_family_helpers_refuse_bad_input(call, kind, match):
     with pytest.raises(kind, match=match):

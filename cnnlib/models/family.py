@@ -293,18 +293,22 @@ def evaluate_family(
     return {name: SeedStats.of([evaluate(m, loader, device=device)[1] for m in ms]) for name, ms in models.items()}
 
 
-def versus_baseline(accuracy: Mapping[str, SeedStats], baseline: str = "logistic regression") -> str:
+def versus_baseline(accuracy: Mapping[str, SeedStats], baseline: str = "logistic regression",
+                    called: str = "the linear model") -> str:
     """One line per model: its accuracy and, beside it, :func:`cnnlib.train.difference_in_words`
     against ``accuracy[baseline]`` ("clearly above", "no measurable difference from" or
-    "clearly below" the linear model); the baseline's own line says "(the baseline)"."""
+    "clearly below" ``called``, the baseline's name in the sentence); the baseline's own
+    line says "(the baseline)"."""
     if not isinstance(accuracy, Mapping) or not all(isinstance(v, SeedStats) for v in accuracy.values()):
         raise TypeError("accuracy must be a dict: model name -> SeedStats (from evaluate_family)")
     if baseline not in accuracy:
         raise ValueError(f"baseline must be one of the models {sorted(accuracy)}, got {baseline!r}")
+    if not isinstance(called, str):
+        raise TypeError(f"called must be a string (the baseline's name in the sentence), got {type(called).__name__}")
     lines = []
     for name, stats in accuracy.items():
         versus = "(the baseline)" if name == baseline else \
-            f"{difference_in_words(stats, accuracy[baseline])} the linear model"
+            f"{difference_in_words(stats, accuracy[baseline])} {called}"
         lines.append(f"{name:20s} test accuracy {stats}   {versus}")
     return "\n".join(lines)
 
