@@ -2,6 +2,7 @@
 test split, and picks the highest mean validation accuracy."""
 import importlib.util
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -38,8 +39,6 @@ def test_quick_run_never_reads_the_test_split_and_picks_the_best(tmp_path, monke
 
 def test_notebook_05_trains_with_the_chosen_recipe():
     """Notebook 05's constants are the recipe tune_lenet chose (and the bench reads CHOSEN)."""
-    import re
-
     source = json.loads((Path(__file__).parent.parent / "notebooks" / "05_lenet_mnist.ipynb").read_text())
     code = "\n".join("".join(c["source"]) for c in source["cells"] if c["cell_type"] == "code")
     m = re.search(r"^EPOCHS, LR, BATCH, SMOOTHING = (\S+), (\S+), (\S+), (\S+)", code, re.M)

@@ -42,7 +42,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import functools
 import json
 import math
 import os
@@ -380,15 +379,12 @@ def train_worker(spec: dict) -> dict:
     torch.set_num_threads(spec["threads"])
     seed_everything(0)
     if spec["workload"] == "lenet":
-        from cnnlib.models.lenet import LeNet
+        from tune_lenet import CANDIDATES, CHOSEN, train_recipe   # notebook 05's recipe, chosen on validation
 
         x, y = load_dataset("mnist", "train", n=spec["n"], download=False)
         x = (x - 0.1307) / 0.3081
-        model = LeNet().to(memory_format=torch.channels_last)
-        from tune_lenet import CANDIDATES, CHOSEN   # notebook 05's recipe, chosen on validation
-
-        lr, smoothing = CANDIDATES[CHOSEN]
-        opt = torch.optim.Adam(model.parameters(), lr=lr)
+        cpu0 = time.process_time()
+        _, hist = train_recipe(x, y, *CANDIDATES[CHOSEN], seed=0, epochs=spec["epochs"])
     else:
         from cnnlib.models.resnet import small_resnet
 
@@ -397,13 +393,10 @@ def train_worker(spec: dict) -> dict:
         model = small_resnet(widths=(16, 32, 64), layers=(1, 1, 1), in_channels=1, stem_stride=2)
         model = model.to(memory_format=torch.channels_last)
         opt = torch.optim.SGD(model.parameters(), lr=0.2, momentum=0.9, nesterov=True, weight_decay=5e-4)
-        lr = 0.2
-        smoothing = 0.0
-    loader = TensorLoader(x, y, batch_size=128, shuffle=True)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=spec["epochs"] * len(loader))
-    cpu0 = time.process_time()
-    hist = fit(model, loader, spec["epochs"], opt, scheduler=sched, progress=False, device="cpu",
-               loss_fn=functools.partial(torch.nn.functional.cross_entropy, label_smoothing=smoothing))
+        loader = TensorLoader(x, y, batch_size=128, shuffle=True)
+        sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=0.2, total_steps=spec["epochs"] * len(loader))
+        cpu0 = time.process_time()
+        hist = fit(model, loader, spec["epochs"], opt, scheduler=sched, progress=False, device="cpu")
     return {"seconds": hist.total_time, "cpu_seconds": time.process_time() - cpu0, "train_acc": hist.train_metric[-1],
             "threads_used": hist.threads}
 

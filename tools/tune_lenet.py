@@ -25,7 +25,7 @@ import torch.nn.functional as F
 
 from cnnlib.data import TensorLoader, load_dataset, train_val_split
 from cnnlib.models.lenet import LeNet
-from cnnlib.train import SeedStats, evaluate, fit, over_seeds
+from cnnlib.train import History, SeedStats, evaluate, fit, over_seeds
 
 EPOCHS, BATCH = 2, 128
 #: name -> (max learning rate of the one-cycle schedule, label smoothing of the loss)
@@ -40,15 +40,23 @@ CANDIDATES = {
 CHOSEN = "lr 1e-2, label smoothing 0.1"
 
 
+def train_recipe(x: torch.Tensor, y: torch.Tensor, lr: float, smoothing: float, seed: int = 0,
+                 epochs: int = EPOCHS) -> tuple[LeNet, History]:
+    """LeNet trained with one candidate's recipe on x: (N, 1, 28, 28) normalized images and
+    y: (N,) labels; also the recipe the bench times (``tools/bench.py``'s LeNet worker)."""
+    model = LeNet().to(memory_format=torch.channels_last)
+    loader = TensorLoader(x, y, batch_size=BATCH, shuffle=True, seed=seed)
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=epochs * len(loader))
+    hist = fit(model, loader, epochs, opt, loss_fn=functools.partial(F.cross_entropy, label_smoothing=smoothing),
+               scheduler=sched, progress=False, device="cpu")
+    return model, hist
+
+
 def validation_accuracy(lr: float, smoothing: float, seed: int, data: tuple) -> float:
     """One training run of the candidate; accuracy on the validation split."""
     x_tr, y_tr, x_val, y_val = data
-    model = LeNet().to(memory_format=torch.channels_last)
-    loader = TensorLoader(x_tr, y_tr, batch_size=BATCH, shuffle=True, seed=seed)
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=EPOCHS * len(loader))
-    fit(model, loader, EPOCHS, opt, loss_fn=functools.partial(F.cross_entropy, label_smoothing=smoothing),
-        scheduler=sched, progress=False, device="cpu")
+    model, _ = train_recipe(x_tr, y_tr, lr, smoothing, seed)
     return evaluate(model, TensorLoader(x_val, y_val, batch_size=1000), device="cpu")[1]
 
 
